@@ -1,0 +1,1 @@
+"""watchapp: offline-first watch-visit log for Kurume's neighbourhood volunteers."""

@@ -1,0 +1,143 @@
+"""Validation of what a user enters: field-level errors, never exceptions.
+
+Normalisation happens in one place (:func:`clean_text`); validators take the
+cleaned value. Error codes are mapped to Japanese by the views.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from watchapp.domain.model import ConcernCategory, Outcome, Resident, Visit
+
+NOTE_MAX_CHARS = 2000
+NAME_MAX_CHARS = 40
+URL_MAX_CHARS = 200
+CODE_MAX_CHARS = 32
+MAX_BACKDATE = timedelta(days=30)
+# A phone's clock may run a little fast; more than this ahead is "the future".
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+# Bidirectional overrides can make a note read differently from what is stored.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+class ErrorCode(StrEnum):
+    REQUIRED = "required"
+    TOO_LONG = "too_long"
+    CONTROL_CHARS = "control_chars"
+    IN_FUTURE = "in_future"
+    TOO_OLD = "too_old"
+    NO_TIMEZONE = "no_timezone"
+    UNKNOWN_RESIDENT = "unknown_resident"
+    INACTIVE_RESIDENT = "inactive_resident"
+    CONCERN_REQUIRED = "concern_required"
+    CONCERN_NOT_ALLOWED = "concern_not_allowed"
+    BAD_URL = "bad_url"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    code: ErrorCode
+    limit: int | None = None
+
+
+def clean_text(text: str) -> str:
+    """NFC, Unix newlines, no surrounding blanks (full-width spaces included)."""
+    text = unicodedata.normalize("NFC", text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def has_control_chars(text: str, *, multiline: bool) -> bool:
+    allowed = {"\n", "\t"} if multiline else set()
+    return any(
+        (unicodedata.category(ch) == "Cc" and ch not in allowed) or ch in _BIDI_CONTROLS
+        for ch in text
+    )
+
+
+def check_text(
+    field: str, text: str, *, max_chars: int, required: bool, multiline: bool
+) -> list[FieldError]:
+    if not text:
+        return [FieldError(field, ErrorCode.REQUIRED)] if required else []
+    if len(text) > max_chars:
+        return [FieldError(field, ErrorCode.TOO_LONG, max_chars)]
+    if has_control_chars(text, multiline=multiline):
+        return [FieldError(field, ErrorCode.CONTROL_CHARS)]
+    return []
+
+
+def check_visit(
+    visit: Visit, *, resident: Resident | None, now: datetime
+) -> list[FieldError]:
+    """Every problem with a visit about to be recorded (empty when it is fine).
+
+    ``visit.note`` must already be cleaned. A concern needs a category and an
+    urgency; a concern filed as "other" needs a note saying what it is.
+    """
+    errors: list[FieldError] = []
+    if resident is None:
+        errors.append(FieldError("resident_id", ErrorCode.UNKNOWN_RESIDENT))
+    elif not resident.active:
+        errors.append(FieldError("resident_id", ErrorCode.INACTIVE_RESIDENT))
+
+    if visit.visited_at.tzinfo is None:
+        errors.append(FieldError("visited_at", ErrorCode.NO_TIMEZONE))
+    elif visit.visited_at > now + CLOCK_TOLERANCE:
+        errors.append(FieldError("visited_at", ErrorCode.IN_FUTURE))
+    elif visit.visited_at < now - MAX_BACKDATE:
+        errors.append(FieldError("visited_at", ErrorCode.TOO_OLD, MAX_BACKDATE.days))
+
+    if visit.outcome is Outcome.MET_CONCERN and visit.concern is None:
+        errors.append(FieldError("concern", ErrorCode.CONCERN_REQUIRED))
+    if visit.outcome is not Outcome.MET_CONCERN and visit.concern is not None:
+        errors.append(FieldError("concern", ErrorCode.CONCERN_NOT_ALLOWED))
+
+    note_required = (
+        visit.concern is not None and visit.concern.category is ConcernCategory.OTHER
+    )
+    errors += check_text(
+        "note",
+        visit.note,
+        max_chars=NOTE_MAX_CHARS,
+        required=note_required,
+        multiline=True,
+    )
+    return errors
+
+
+def check_profile(name: str, server_url: str, invite_code: str) -> list[FieldError]:
+    """The first-run profile: a name is needed; server and code may come later."""
+    errors = check_text(
+        "name", name, max_chars=NAME_MAX_CHARS, required=True, multiline=False
+    )
+    url_errors = check_text(
+        "server_url",
+        server_url,
+        max_chars=URL_MAX_CHARS,
+        required=False,
+        multiline=False,
+    )
+    if (
+        server_url
+        and not url_errors
+        and (
+            not server_url.startswith(("https://", "http://"))
+            or any(ch.isspace() for ch in server_url)
+        )
+    ):
+        url_errors.append(FieldError("server_url", ErrorCode.BAD_URL))
+    errors += url_errors
+    errors += check_text(
+        "invite_code",
+        invite_code,
+        max_chars=CODE_MAX_CHARS,
+        required=False,
+        multiline=False,
+    )
+    return errors
