@@ -1,0 +1,233 @@
+"""AppState: the use-cases the screens call, and a change notification.
+
+Views call one verb per action and re-read what they show; they never touch
+SQLite or the network. Errors, drawn as a tree:
+
+    AppError
+     ├─ InvalidInput      what the user entered can't be saved; .errors per field
+     ├─ UnknownResident   no such resident on this device
+     └─ NotEnrolled       the device has no volunteer profile yet
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from sqlite_utils import Database
+
+from watchapp import store
+from watchapp.domain.ids import uuid7
+from watchapp.domain.model import Concern, Outcome, Resident, Visit
+from watchapp.domain.rules import RoundItem, local_date, round_items
+from watchapp.domain.validation import (
+    FieldError,
+    check_profile,
+    check_visit,
+    clean_text,
+)
+from watchapp.store import ConcernRow, Profile
+
+Listener = Callable[[], None]
+
+RESIDENT_HISTORY = 10
+
+
+class AppError(Exception):
+    pass
+
+
+class InvalidInput(AppError):
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(", ".join(f"{e.field}: {e.code}" for e in errors))
+        self.errors = tuple(errors)
+
+
+class UnknownResident(AppError):
+    def __init__(self, resident_id: str) -> None:
+        super().__init__(resident_id)
+        self.resident_id = resident_id
+
+
+class NotEnrolled(AppError):
+    pass
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the status line on every screen shows."""
+
+    pending: int
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ResidentPage:
+    item: RoundItem | None  # None when the resident is no longer assigned to me
+    resident: Resident
+    visits: list[Visit]
+    concerns: list[ConcernRow]
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    visit: Visit
+    resident_name: str
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppState:
+    """The device's use-cases over one SQLite file. Safe to share across sessions."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Callable[[], datetime] = system_clock,
+        entropy: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._entropy = entropy
+        self._lock = threading.RLock()
+        self._listeners: list[Listener] = []
+        with self._lock:
+            store.ensure_device(db, self._new_id())
+
+    # ---- change notification ------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` after every change; returns the unsubscribe call."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # ---- time and ids ---------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def today(self) -> date:
+        return local_date(self._clock())
+
+    def _now_ms(self) -> int:
+        return int(self._clock().timestamp() * 1000)
+
+    def _new_id(self) -> str:
+        return uuid7(self._now_ms(), self._entropy(10))
+
+    # ---- profile ---------------------------------------------------------------
+
+    def profile(self) -> Profile | None:
+        with self._lock:
+            return store.device(self._db).profile
+
+    def save_profile(self, name: str, server_url: str, invite_code: str) -> Profile:
+        name, server_url = clean_text(name), clean_text(server_url)
+        invite_code = clean_text(invite_code).replace(" ", "").upper()
+        errors = check_profile(name, server_url, invite_code)
+        if errors:
+            raise InvalidInput(errors)
+        with self._lock:
+            store.save_profile(
+                self._db, name=name, server_url=server_url, invite_code=invite_code
+            )
+            profile = store.device(self._db).profile
+        assert profile is not None
+        self._changed()
+        return profile
+
+    def _user_id(self) -> str:
+        profile = self.profile()
+        if profile is None or profile.user_id is None:
+            raise NotEnrolled("this device has no volunteer yet")
+        return profile.user_id
+
+    # ---- the round and residents ---------------------------------------------
+
+    def round(self) -> list[RoundItem]:
+        """Today's round (今日の見守り), most overdue first."""
+        profile = self.profile()
+        if profile is None or profile.user_id is None:
+            return []
+        with self._lock:
+            rows = store.round_rows(self._db, profile.user_id)
+        return round_items(rows, today=self.today())
+
+    def resident_page(self, resident_id: str) -> ResidentPage:
+        with self._lock:
+            resident = store.resident(self._db, resident_id)
+            if resident is None:
+                raise UnknownResident(resident_id)
+            visits = store.resident_visits(
+                self._db, resident_id, limit=RESIDENT_HISTORY
+            )
+            concerns = store.open_concerns(self._db, resident_id)
+        item = next((i for i in self.round() if i.resident.id == resident_id), None)
+        return ResidentPage(item, resident, visits, concerns)
+
+    # ---- visits ----------------------------------------------------------------
+
+    def record_visit(
+        self,
+        resident_id: str,
+        outcome: Outcome,
+        *,
+        visited_at: datetime | None = None,
+        concern: Concern | None = None,
+        note: str = "",
+    ) -> Visit:
+        """Save a visit on the device and queue it for the council.
+
+        Raises InvalidInput (nothing is stored) when any field is wrong.
+        """
+        user_id = self._user_id()
+        now = self._clock()
+        with self._lock:
+            resident = store.resident(self._db, resident_id)
+            visit = Visit(
+                id=self._new_id(),
+                resident_id=resident_id,
+                district_id=resident.district_id if resident else "",
+                group_id=resident.group_id if resident else "",
+                user_id=user_id,
+                visited_at=visited_at or now,
+                outcome=outcome,
+                concern=concern,
+                note=clean_text(note),
+            )
+            errors = check_visit(visit, resident=resident, now=now)
+            if errors:
+                raise InvalidInput(errors)
+            store.save_visit(self._db, visit, now_ms=self._now_ms())
+        self._changed()
+        return visit
+
+    def undo_visit(self, visit: Visit) -> None:
+        """Take back a visit just saved by mistake (a tombstone, synced like any)."""
+        with self._lock:
+            store.delete_visit(self._db, visit, now_ms=self._now_ms())
+        self._changed()
+
+    def my_visits(self, *, limit: int = 100) -> list[HistoryEntry]:
+        """The visits this volunteer logged (my records), newest first."""
+        user_id = self._user_id()
+        with self._lock:
+            rows = store.user_visits(self._db, user_id, limit=limit)
+        return [HistoryEntry(visit, name) for visit, name in rows]
+
+    def status(self) -> Status:
+        with self._lock:
+            return Status(
+                pending=store.pending_count(self._db),
+                last_sync_at=store.device(self._db).last_sync_at,
+            )

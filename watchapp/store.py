@@ -1,0 +1,417 @@
+"""The device's SQLite file, through sqlite-utils. Functions take the Database first.
+
+Every local write stamps the record with the device's hybrid logical clock and
+queues it in the outbox in the same transaction, so a record is never saved
+without being queued for the council, nor queued without being saved.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.db import Table
+from sqlite_utils.migrations import Migrations
+
+from watchapp.domain import hlc
+from watchapp.domain.model import (
+    CONTACT_OUTCOMES,
+    Concern,
+    ConcernCategory,
+    ConcernStatus,
+    Outcome,
+    Resident,
+    Role,
+    Urgency,
+    User,
+    Visit,
+)
+from watchapp.domain.rules import local_date
+from watchapp.domain.schema import format_datetime, parse_datetime
+
+migrations = Migrations("watchapp-device")
+
+_ENVELOPE_SQL = """
+    id TEXT PRIMARY KEY,
+    hlc TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    district_id TEXT NOT NULL"""
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """Synced tables (see domain/schema.py), the outbox and this device's row."""
+    db.executescript(
+        f"""
+        CREATE TABLE districts ({_ENVELOPE_SQL},
+            name TEXT NOT NULL);
+        CREATE TABLE groups ({_ENVELOPE_SQL},
+            name TEXT NOT NULL);
+        CREATE TABLE residents ({_ENVELOPE_SQL},
+            group_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            kana TEXT NOT NULL,
+            address TEXT,
+            visit_every_days INTEGER NOT NULL,
+            consent INTEGER NOT NULL,
+            evacuation_register INTEGER NOT NULL,
+            since TEXT NOT NULL,
+            active INTEGER NOT NULL);
+        CREATE TABLE users ({_ENVELOPE_SQL},
+            group_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL);
+        CREATE TABLE assignments ({_ENVELOPE_SQL},
+            group_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            resident_id TEXT NOT NULL,
+            active INTEGER NOT NULL);
+        CREATE INDEX assignments_by_user ON assignments (user_id, resident_id);
+        CREATE TABLE visits ({_ENVELOPE_SQL},
+            group_id TEXT NOT NULL,
+            resident_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            visited_at TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            concern_category TEXT,
+            urgency TEXT,
+            note TEXT);
+        CREATE INDEX visits_by_resident ON visits (resident_id, visited_at);
+        CREATE INDEX visits_by_user ON visits (user_id, visited_at);
+        CREATE TABLE concern_updates ({_ENVELOPE_SQL},
+            group_id TEXT NOT NULL,
+            resident_id TEXT NOT NULL,
+            visit_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            note TEXT);
+        CREATE INDEX concern_updates_by_visit ON concern_updates (visit_id);
+
+        -- One row per record with unsent local writes: the latest state is
+        -- what gets pushed, so a record edited twice offline is sent once.
+        CREATE TABLE outbox (
+            kind TEXT NOT NULL,
+            record_id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            rejected_field TEXT,
+            rejected_reason TEXT,
+            PRIMARY KEY (kind, record_id));
+
+        -- This device: its identity, clock, profile and sync bookkeeping.
+        CREATE TABLE device (
+            singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+            device_id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            user_id TEXT,
+            name TEXT,
+            server_url TEXT,
+            invite_code TEXT,
+            last_sync_at TEXT);
+        """
+    )
+
+
+class StoreError(Exception):
+    """Base of the store's errors.
+
+    StoreError
+     └─ NoDevice    the file has no device row yet (call ensure_device first)
+    """
+
+
+class NoDevice(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    server_url: str
+    invite_code: str
+    user_id: str | None
+
+
+@dataclass(frozen=True)
+class DeviceRow:
+    device_id: str
+    hlc: str
+    profile: Profile | None
+    last_sync_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConcernRow:
+    visit: Visit
+    status: ConcernStatus
+
+
+def open_db(path: Path | str) -> Database:
+    """Open (creating if needed) the device file, with migrations applied.
+
+    WAL with synchronous=FULL: a committed visit survives the phone dying a
+    moment later. The connection may be used from Flet's worker threads; the
+    caller serialises access (AppState holds a lock).
+    """
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    if str(path) != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    db = Database(conn)
+    migrations.apply(db)
+    return db
+
+
+def _table(db: Database, name: str) -> Table:
+    return db.table(name)
+
+
+def ensure_device(db: Database, device_id: str) -> DeviceRow:
+    """This file's device row, created with ``device_id`` on first use."""
+    with db.atomic():
+        db.execute(
+            "INSERT OR IGNORE INTO device (singleton, device_id, hlc) VALUES (1, ?, ?)",
+            [device_id, str(hlc.Hlc(0))],
+        )
+    return device(db)
+
+
+def device(db: Database) -> DeviceRow:
+    rows = list(db.query("SELECT * FROM device WHERE singleton = 1"))
+    if not rows:
+        raise NoDevice("this file has no device row")
+    row = rows[0]
+    profile = (
+        Profile(
+            name=row["name"],
+            server_url=row["server_url"] or "",
+            invite_code=row["invite_code"] or "",
+            user_id=row["user_id"],
+        )
+        if row["name"]
+        else None
+    )
+    last = row["last_sync_at"]
+    return DeviceRow(
+        device_id=row["device_id"],
+        hlc=row["hlc"],
+        profile=profile,
+        last_sync_at=parse_datetime(last) if last else None,
+    )
+
+
+def save_profile(
+    db: Database,
+    *,
+    name: str,
+    server_url: str,
+    invite_code: str,
+    user_id: str | None = None,
+) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE device SET name = ?, server_url = ?, invite_code = ?,"
+            " user_id = coalesce(?, user_id) WHERE singleton = 1",
+            [name, server_url, invite_code, user_id],
+        )
+
+
+def write(db: Database, kind: str, record: Mapping[str, Any], *, now_ms: int) -> str:
+    """Save a local write of one record and queue it, in one transaction.
+
+    Stamps ``hlc`` and ``origin`` (this device) and returns the stamp.
+    """
+    with db.atomic():
+        dev = device(db)
+        stamp = str(hlc.tick(hlc.Hlc.parse(dev.hlc), now_ms))
+        row = {**record, "hlc": stamp, "origin": dev.device_id}
+        row.setdefault("deleted", 0)
+        _table(db, kind).upsert(row, pk="id")
+        db.execute(
+            "INSERT INTO outbox (kind, record_id, hlc) VALUES (?, ?, ?)"
+            " ON CONFLICT (kind, record_id) DO UPDATE SET hlc = excluded.hlc,"
+            " rejected_field = NULL, rejected_reason = NULL",
+            [kind, row["id"], stamp],
+        )
+        db.execute("UPDATE device SET hlc = ? WHERE singleton = 1", [stamp])
+    return stamp
+
+
+def visit_row(visit: Visit) -> dict[str, Any]:
+    return {
+        "id": visit.id,
+        "district_id": visit.district_id,
+        "group_id": visit.group_id,
+        "resident_id": visit.resident_id,
+        "user_id": visit.user_id,
+        "visited_at": format_datetime(visit.visited_at),
+        "outcome": visit.outcome.value,
+        "concern_category": visit.concern.category.value if visit.concern else None,
+        "urgency": visit.concern.urgency.value if visit.concern else None,
+        "note": visit.note,
+    }
+
+
+def save_visit(db: Database, visit: Visit, *, now_ms: int) -> str:
+    return write(db, "visits", visit_row(visit), now_ms=now_ms)
+
+
+def delete_visit(db: Database, visit: Visit, *, now_ms: int) -> str:
+    """Tombstone a visit (a later write that says "deleted"), queued like any."""
+    return write(db, "visits", {**visit_row(visit), "deleted": 1}, now_ms=now_ms)
+
+
+def put_reference(db: Database, kind: str, rows: list[dict[str, Any]]) -> None:
+    """Store records that came from the council (or the demo seed), unqueued."""
+    with db.atomic():
+        _table(db, kind).upsert_all(rows, pk="id")
+
+
+# ---- reading --------------------------------------------------------------
+
+
+def _resident(row: Mapping[str, Any]) -> Resident:
+    return Resident(
+        id=row["id"],
+        district_id=row["district_id"],
+        group_id=row["group_id"],
+        name=row["name"],
+        kana=row["kana"],
+        address=row["address"] or "",
+        visit_every_days=row["visit_every_days"],
+        consent=bool(row["consent"]),
+        evacuation_register=bool(row["evacuation_register"]),
+        since=date.fromisoformat(row["since"]),
+        active=bool(row["active"]),
+    )
+
+
+def _visit(row: Mapping[str, Any]) -> Visit:
+    category = row["concern_category"]
+    concern = (
+        Concern(ConcernCategory(category), Urgency(row["urgency"] or "normal"))
+        if category
+        else None
+    )
+    return Visit(
+        id=row["id"],
+        resident_id=row["resident_id"],
+        district_id=row["district_id"],
+        group_id=row["group_id"],
+        user_id=row["user_id"],
+        visited_at=parse_datetime(row["visited_at"]),
+        outcome=Outcome(row["outcome"]),
+        concern=concern,
+        note=row["note"] or "",
+    )
+
+
+def resident(db: Database, resident_id: str) -> Resident | None:
+    rows = list(
+        db.query("SELECT * FROM residents WHERE id = ? AND deleted = 0", [resident_id])
+    )
+    return _resident(rows[0]) if rows else None
+
+
+def user(db: Database, user_id: str) -> User | None:
+    rows = list(db.query("SELECT * FROM users WHERE id = ? AND deleted = 0", [user_id]))
+    if not rows:
+        return None
+    r = rows[0]
+    return User(r["id"], r["district_id"], r["group_id"], r["name"], Role(r["role"]))
+
+
+_CONTACT_SQL = ", ".join(f"'{o.value}'" for o in sorted(CONTACT_OUTCOMES))
+
+_ROUND_SQL = f"""
+SELECT r.*,
+  (SELECT v.visited_at FROM visits v
+    WHERE v.resident_id = r.id AND v.deleted = 0
+      AND v.outcome IN ({_CONTACT_SQL})
+    ORDER BY v.visited_at DESC LIMIT 1) AS last_contact_at,
+  (SELECT v.outcome FROM visits v
+    WHERE v.resident_id = r.id AND v.deleted = 0
+    ORDER BY v.visited_at DESC LIMIT 1) AS last_outcome
+FROM assignments a
+JOIN residents r ON r.id = a.resident_id
+WHERE a.user_id = ? AND a.active = 1 AND a.deleted = 0
+  AND r.deleted = 0 AND r.active = 1
+"""
+
+
+def round_rows(
+    db: Database, user_id: str
+) -> list[tuple[Resident, date | None, Outcome | None]]:
+    """The residents assigned to ``user_id``, each with last contact and outcome."""
+    out = []
+    for row in db.query(_ROUND_SQL, [user_id]):
+        last = row["last_contact_at"]
+        outcome = row["last_outcome"]
+        out.append(
+            (
+                _resident(row),
+                local_date(parse_datetime(last)) if last else None,
+                Outcome(outcome) if outcome else None,
+            )
+        )
+    return out
+
+
+def resident_visits(db: Database, resident_id: str, *, limit: int) -> list[Visit]:
+    """A resident's latest visits, newest first."""
+    return [
+        _visit(r)
+        for r in db.query(
+            "SELECT * FROM visits WHERE resident_id = ? AND deleted = 0"
+            " ORDER BY visited_at DESC LIMIT ?",
+            [resident_id, limit],
+        )
+    ]
+
+
+def user_visits(db: Database, user_id: str, *, limit: int) -> list[tuple[Visit, str]]:
+    """The visits ``user_id`` logged, newest first, with the resident's name."""
+    return [
+        (_visit(r), r["resident_name"] or "")
+        for r in db.query(
+            "SELECT v.*, r.name AS resident_name FROM visits v"
+            " LEFT JOIN residents r ON r.id = v.resident_id"
+            " WHERE v.user_id = ? AND v.deleted = 0"
+            " ORDER BY v.visited_at DESC LIMIT ?",
+            [user_id, limit],
+        )
+    ]
+
+
+def open_concerns(db: Database, resident_id: str) -> list[ConcernRow]:
+    """Concerns raised for a resident and not yet resolved, newest first."""
+    rows = db.query(
+        """
+        SELECT v.*, coalesce(
+          (SELECT u.status FROM concern_updates u
+            WHERE u.visit_id = v.id AND u.deleted = 0
+            ORDER BY u.hlc DESC LIMIT 1), 'open') AS concern_status
+        FROM visits v
+        WHERE v.resident_id = ? AND v.deleted = 0
+          AND v.concern_category IS NOT NULL
+        ORDER BY v.visited_at DESC
+        """,
+        [resident_id],
+    )
+    out = []
+    for r in rows:
+        status = ConcernStatus(r["concern_status"])
+        if status is not ConcernStatus.RESOLVED:
+            out.append(ConcernRow(_visit(r), status))
+    return out
+
+
+def pending_count(db: Database) -> int:
+    """Records with local writes not yet accepted by the council."""
+    rows = list(db.query("SELECT count(*) AS n FROM outbox"))
+    return int(rows[0]["n"])
