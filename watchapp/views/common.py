@@ -1,0 +1,158 @@
+"""What every screen shares: sizes, the status line, big toggle buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Protocol
+
+import flet as ft
+
+from watchapp.domain.validation import ErrorCode, FieldError
+from watchapp.state import AppState
+from watchapp.strings import Strings
+
+# Sizes for the oldest user: body text never under 18, touch targets over 48.
+SMALL = 18
+BODY = 20
+LARGE = 24
+TITLE = 28
+TOUCH = 64
+GAP = 12
+
+OVERDUE_COLOR = "#B3261E"  # dark red: 7:1 on white
+TODAY_COLOR = "#8A4B00"  # dark amber
+CALM_COLOR = "#1F3A5F"  # dark blue
+MUTED_COLOR = "#3C4043"
+
+
+class Shell(Protocol):
+    """Navigation and passing messages, provided by app.py (or a test)."""
+
+    def go(self, route: str) -> None: ...
+
+    def toast(
+        self, message: str, action: tuple[str, Callable[[], None]] | None = None
+    ) -> None: ...
+
+
+def text(
+    value: str, *, size: int = BODY, key: str | None = None, **kw: object
+) -> ft.Text:
+    return ft.Text(value, size=size, key=key, **kw)  # type: ignore[arg-type]
+
+
+def status_line(state: AppState, s: Strings) -> ft.Container:
+    """ "端末に保存済み・未送信 N件 ・ 最終同期 …", on every screen."""
+    status = state.status()
+    pending = (
+        s.status_pending.format(n=status.pending)
+        if status.pending
+        else s.status_all_sent
+    )
+    synced = (
+        s.status_last_sync.format(
+            when=s.moment(status.last_sync_at, today=state.today())
+        )
+        if status.last_sync_at
+        else s.status_never_synced
+    )
+    return ft.Container(
+        content=text(
+            f"{pending} ・ {synced}", size=SMALL, key="status", color=CALM_COLOR
+        ),
+        bgcolor="#E8F0FE",
+        padding=ft.Padding.symmetric(horizontal=12, vertical=8),
+        border_radius=8,
+    )
+
+
+def error_message(s: Strings, error: FieldError) -> str:
+    if error.field == "note" and error.code is ErrorCode.REQUIRED:
+        return s.error_note_required
+    return s.errors[error.code].format(limit=error.limit)
+
+
+def big_button(
+    label: str,
+    on_click: Callable[[], None],
+    *,
+    key: str,
+    primary: bool = False,
+) -> ft.Button:
+    return ft.Button(
+        content=ft.Text(
+            label, size=LARGE, weight=ft.FontWeight.BOLD if primary else None
+        ),
+        key=key,
+        on_click=on_click,
+        height=TOUCH + 8 if primary else TOUCH,
+        expand=True,
+        style=ft.ButtonStyle(
+            bgcolor=CALM_COLOR if primary else "#F1F3F4",
+            color="#FFFFFF" if primary else "#1B1B1F",
+            shape=ft.RoundedRectangleBorder(radius=14),
+        ),
+    )
+
+
+class Choices:
+    """A wrapped row of big toggle buttons, one of them selected."""
+
+    def __init__(
+        self,
+        options: Sequence[tuple[str, str]],
+        *,
+        selected: str | None,
+        key: str,
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
+        self.value = selected
+        self._on_change = on_change
+        self.buttons: dict[str, ft.Button] = {
+            value: ft.Button(
+                content=ft.Text(label, size=BODY),
+                key=f"{key}:{value}",
+                height=TOUCH - 8,
+                on_click=partial(self.select, value),
+            )
+            for value, label in options
+        }
+        self.control = ft.Row(
+            list(self.buttons.values()), wrap=True, spacing=8, run_spacing=8, key=key
+        )
+        self._paint()
+
+    def select(self, value: str) -> None:
+        self.value = value
+        self._paint()
+        if self._on_change:
+            self._on_change(value)
+
+    def _paint(self) -> None:
+        for value, button in self.buttons.items():
+            chosen = value == self.value
+            button.style = ft.ButtonStyle(
+                bgcolor=CALM_COLOR if chosen else "#FFFFFF",
+                color="#FFFFFF" if chosen else CALM_COLOR,
+                side=ft.BorderSide(2, CALM_COLOR),
+                shape=ft.RoundedRectangleBorder(radius=12),
+            )
+
+
+def nav_bar(s: Strings, selected: int, shell: Shell) -> ft.NavigationBar:
+    routes = ("/", "/history", "/profile")
+
+    def change(e: ft.Event[ft.NavigationBar]) -> None:
+        shell.go(routes[e.control.selected_index])
+
+    return ft.NavigationBar(
+        key="nav",
+        selected_index=selected,
+        on_change=change,
+        destinations=[
+            ft.NavigationBarDestination(icon=ft.Icons.CHECKLIST, label=s.nav_round),
+            ft.NavigationBarDestination(icon=ft.Icons.HISTORY, label=s.nav_history),
+            ft.NavigationBarDestination(icon=ft.Icons.PERSON, label=s.nav_profile),
+        ],
+    )

@@ -1,0 +1,107 @@
+"""今日の見守り: the residents assigned to me, most overdue first."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from watchapp.domain.rules import Due, DueState, RoundItem
+from watchapp.state import AppState
+from watchapp.strings import Strings
+from watchapp.views.common import (
+    BODY,
+    CALM_COLOR,
+    GAP,
+    LARGE,
+    MUTED_COLOR,
+    OVERDUE_COLOR,
+    SMALL,
+    TITLE,
+    TODAY_COLOR,
+    Shell,
+    nav_bar,
+    status_line,
+    text,
+)
+
+
+def due_words(s: Strings, due: Due) -> str:
+    if due.state is DueState.OVERDUE:
+        return s.due_overdue.format(n=due.days)
+    if due.state is DueState.TODAY:
+        return s.due_today
+    return s.due_in.format(n=-due.days)
+
+
+DUE_COLORS = {
+    DueState.OVERDUE: OVERDUE_COLOR,
+    DueState.TODAY: TODAY_COLOR,
+    DueState.UPCOMING: CALM_COLOR,
+}
+
+
+def round_row(item: RoundItem, s: Strings, shell: Shell) -> ft.Container:
+    r = item.resident
+    last = (
+        s.last_contact.format(when=s.day(item.last_contact))
+        if item.last_contact
+        else s.never_visited
+    )
+    title: list[ft.Control] = [
+        text(f"{r.name}さん", size=LARGE, weight=ft.FontWeight.BOLD, expand=True)
+    ]
+    if r.evacuation_register:
+        title.append(
+            ft.Container(
+                content=text(s.evacuation_badge, size=SMALL, color="#FFFFFF"),
+                bgcolor=CALM_COLOR,
+                border_radius=6,
+                padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+            )
+        )
+    return ft.Container(
+        key=f"resident:{r.id}",
+        on_click=lambda: shell.go(f"/resident/{r.id}"),
+        ink=True,
+        padding=ft.Padding.symmetric(horizontal=16, vertical=14),
+        border=ft.Border.all(1, "#C4C7C5"),
+        border_radius=14,
+        content=ft.Column(
+            spacing=4,
+            controls=[
+                ft.Row(title),
+                text(
+                    due_words(s, item.due),
+                    size=BODY,
+                    weight=ft.FontWeight.BOLD,
+                    color=DUE_COLORS[item.due.state],
+                    key=f"due:{r.id}",
+                ),
+                text(last, size=SMALL, color=MUTED_COLOR),
+            ],
+        ),
+    )
+
+
+def round_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
+    items = state.round()
+    rows: list[ft.Control] = [round_row(i, s, shell) for i in items]
+    if not rows:
+        rows = [text(s.round_empty, key="round_empty")]
+    return ft.View(
+        route="/",
+        scroll=ft.ScrollMode.AUTO,
+        padding=16,
+        spacing=GAP,
+        navigation_bar=nav_bar(s, 0, shell),
+        controls=[
+            ft.Row(
+                [
+                    text(s.round_title, size=TITLE, weight=ft.FontWeight.BOLD),
+                    text(s.round_count.format(n=len(items)), color=MUTED_COLOR),
+                ],
+                alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
+            ),
+            status_line(state, s),
+            ft.Column(rows, spacing=GAP, key="round"),
+        ],
+    )
