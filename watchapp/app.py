@@ -97,6 +97,7 @@ class PageShell:
 def setup_page(page: ft.Page, s: Strings) -> None:
     page.title = s.app_title
     page.fonts = {FONT_FAMILY: FONT_FILE}
+
     # Each style names the font too: a TextTheme style without font_family
     # falls back to the default font, and Japanese turns into tofu boxes.
     def style(size: int) -> ft.TextStyle:

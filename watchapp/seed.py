@@ -27,11 +27,11 @@ from watchapp.domain.validation import NAME_MAX_CHARS, clean_text, has_control_c
 
 DISTRICTS = 46
 HISTORY_DAYS = 365
-_VOCAB: dict[str, Any] = json.loads(
+VOCAB: dict[str, Any] = json.loads(
     (Path(__file__).parent / "data" / "demo.json").read_text(encoding="utf-8")
 )
 # Roughly what volunteers report: most visits find the resident well.
-_OUTCOMES = [
+OUTCOME_WEIGHTS = [
     (Outcome.MET_WELL, 80),
     (Outcome.MET_CONCERN, 5),
     (Outcome.NOT_HOME, 8),
@@ -124,7 +124,7 @@ class _Maker:
         main = volunteers[0]
         while day < self.today:
             outcome = self.rng.choices(
-                [o for o, _ in _OUTCOMES], [w for _, w in _OUTCOMES]
+                [o for o, _ in OUTCOME_WEIGHTS], [w for _, w in OUTCOME_WEIGHTS]
             )[0]
             by = main if self.rng.random() < 0.9 else self.rng.choice(volunteers)
             at = self.moment(day)
@@ -140,7 +140,7 @@ class _Maker:
                     "urgency": (
                         Urgency.URGENT if self.rng.random() < 0.15 else Urgency.NORMAL
                     ).value,
-                    "note": self.rng.choice(_VOCAB["notes"][category.value]),
+                    "note": self.rng.choice(VOCAB["notes"][category.value]),
                 }
             self.record(
                 "visits",
@@ -163,7 +163,7 @@ class _Maker:
 
     def build(self, district_names: list[str] | None) -> City:
         names = district_names or [
-            _VOCAB["district"].format(n=n) for n in range(1, DISTRICTS + 1)
+            VOCAB["district"].format(n=n) for n in range(1, DISTRICTS + 1)
         ]
         epoch = datetime.combine(self.today - timedelta(900), time(9), tzinfo=JST)
         for d_name in names:
@@ -174,7 +174,7 @@ class _Maker:
                     "groups",
                     epoch,
                     district_id=district["id"],
-                    name=_VOCAB["group"].format(n=g),
+                    name=VOCAB["group"].format(n=g),
                 )
                 self.group(district["id"], group["id"], epoch, organiser=g == 1)
         return self.city

@@ -155,7 +155,7 @@ class AppState:
     # ---- the round and residents ---------------------------------------------
 
     def round(self) -> list[RoundItem]:
-        """Today's round (今日の見守り), most overdue first."""
+        """Today's round, most overdue first."""
         profile = self.profile()
         if profile is None or profile.user_id is None:
             return []

@@ -22,6 +22,13 @@ E = TypeVar("E", bound=StrEnum)
 @dataclass(frozen=True)
 class Strings:
     app_title: str
+    person: str
+    status_line: str
+    visit_line: str
+    with_category: str
+    history_line: str
+    concern_heading: str
+    concern_line: str
     nav_round: str
     nav_history: str
     nav_profile: str
@@ -130,6 +137,13 @@ def _complete(mapping: Mapping[E, str], enum: type[E]) -> None:
 
 JA = Strings(
     app_title="見守り記録",
+    person="{name}さん",
+    status_line="{pending} ・ {synced}",
+    visit_line="{when}　{outcome}",
+    with_category="（{category}）",
+    history_line="{name}さん　{outcome}",
+    concern_heading="{name}さん・気になること",
+    concern_line="{day}　{category}・{urgency}・{status}",
     nav_round="今日の見守り",
     nav_history="わたしの記録",
     nav_profile="設定",
@@ -225,6 +239,13 @@ JA = Strings(
 
 EN = Strings(
     app_title="Watch visits",
+    person="{name}",
+    status_line="{pending} · {synced}",
+    visit_line="{when}  {outcome}",
+    with_category=" ({category})",
+    history_line="{name}  {outcome}",
+    concern_heading="{name}: concern",
+    concern_line="{day}  {category}, {urgency}, {status}",
     nav_round="Today's round",
     nav_history="My records",
     nav_profile="Settings",

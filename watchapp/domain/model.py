@@ -14,7 +14,7 @@ JST = timezone(timedelta(hours=9), "JST")
 
 
 class Outcome(StrEnum):
-    """What happened on a watch visit (見守り訪問)."""
+    """What happened on a watch visit (mimamori houmon)."""
 
     MET_WELL = "met_well"
     MET_CONCERN = "met_concern"
@@ -66,7 +66,7 @@ class ConcernStatus(StrEnum):
 
 @dataclass(frozen=True)
 class District:
-    """A school district (校区)."""
+    """A school district (kouku)."""
 
     id: str
     name: str
@@ -74,7 +74,7 @@ class District:
 
 @dataclass(frozen=True)
 class Group:
-    """A ふれあいの会 (or one of its 班) inside a district."""
+    """A neighbourhood group (fureai no kai, or one of its han) in a district."""
 
     id: str
     district_id: str
@@ -83,7 +83,7 @@ class Group:
 
 @dataclass(frozen=True)
 class Resident:
-    """A person watched over (見守り対象者)."""
+    """A person watched over (mimamori taishousha)."""
 
     id: str
     district_id: str
@@ -91,8 +91,8 @@ class Resident:
     name: str
     kana: str
     visit_every_days: int
-    consent: bool  # 本人同意: without it only what a visit needs leaves the server
-    evacuation_register: bool  # 避難行動要支援者名簿
+    consent: bool  # honnin doui: without it only what a visit needs leaves the server
+    evacuation_register: bool  # on the evacuation-support register
     since: date  # watched since; the first visit is due on this day
     address: str = ""
     active: bool = True

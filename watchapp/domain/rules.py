@@ -35,7 +35,7 @@ class Due:
 
 @dataclass(frozen=True)
 class RoundItem:
-    """One row of the volunteer's round (今日の見守り)."""
+    """One row of the volunteer's round (today's watch list)."""
 
     resident: Resident
     last_contact: date | None

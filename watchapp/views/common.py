@@ -43,7 +43,7 @@ def text(
 
 
 def status_line(state: AppState, s: Strings) -> ft.Container:
-    """ "端末に保存済み・未送信 N件 ・ 最終同期 …", on every screen."""
+    """What is waiting to be sent and when we last synced, on every screen."""
     status = state.status()
     pending = (
         s.status_pending.format(n=status.pending)
@@ -59,7 +59,10 @@ def status_line(state: AppState, s: Strings) -> ft.Container:
     )
     return ft.Container(
         content=text(
-            f"{pending} ・ {synced}", size=SMALL, key="status", color=CALM_COLOR
+            s.status_line.format(pending=pending, synced=synced),
+            size=SMALL,
+            key="status",
+            color=CALM_COLOR,
         ),
         bgcolor="#E8F0FE",
         padding=ft.Padding.symmetric(horizontal=12, vertical=8),

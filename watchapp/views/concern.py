@@ -110,7 +110,7 @@ def concern_view(
         controls=[
             status_line(state, s),
             text(
-                f"{r.name}さん・{s.concern_title}",
+                s.concern_heading.format(name=r.name),
                 size=TITLE,
                 weight=ft.FontWeight.BOLD,
             ),

@@ -1,4 +1,4 @@
-"""わたしの記録: the visits I logged, newest first."""
+"""My records: the visits I logged, newest first."""
 
 from __future__ import annotations
 
@@ -33,11 +33,17 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
             content=ft.Column(
                 spacing=2,
                 controls=[
-                    text(f"{e.resident_name}さん　{s.outcomes[e.visit.outcome]}"),
+                    text(
+                        s.history_line.format(
+                            name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
+                        )
+                    ),
                     text(
                         s.moment(e.visit.visited_at, today=today)
                         + (
-                            f"　{s.categories[e.visit.concern.category]}"
+                            s.with_category.format(
+                                category=s.categories[e.visit.concern.category]
+                            )
                             if e.visit.concern
                             else ""
                         ),

@@ -1,6 +1,6 @@
 """A resident's page: one big button per outcome, recent visits, open concerns.
 
-"会えた・元気" saves at once: launch, tap the name, tap the button.
+"Met, all well" saves at once: launch, tap the name, tap the button.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import flet as ft
 
 from watchapp.domain.model import Outcome, Visit
+from watchapp.domain.rules import local_date
 from watchapp.state import (
     AppError,
     AppState,
@@ -114,7 +115,7 @@ def resident_view(
         return lambda: save(outcome)
 
     header: list[ft.Control] = [
-        text(f"{r.name}さん", size=TITLE, weight=ft.FontWeight.BOLD)
+        text(s.person.format(name=r.name), size=TITLE, weight=ft.FontWeight.BOLD)
     ]
     if page.item:
         header.append(
@@ -133,8 +134,14 @@ def resident_view(
     ]
     history += [
         text(
-            f"{s.moment(v.visited_at, today=today)}　{s.outcomes[v.outcome]}"
-            + (f"（{s.categories[v.concern.category]}）" if v.concern else ""),
+            s.visit_line.format(
+                when=s.moment(v.visited_at, today=today), outcome=s.outcomes[v.outcome]
+            )
+            + (
+                s.with_category.format(category=s.categories[v.concern.category])
+                if v.concern
+                else ""
+            ),
             size=SMALL,
         )
         for v in page.visits
@@ -147,12 +154,14 @@ def resident_view(
         )
         for c in page.concerns:
             assert c.visit.concern is not None
-            urgent = s.urgencies[c.visit.concern.urgency]
             concerns.append(
                 text(
-                    f"{s.day(c.visit.visited_at.date())}　"
-                    f"{s.categories[c.visit.concern.category]}・{urgent}・"
-                    f"{s.concern_statuses[c.status]}"
+                    s.concern_line.format(
+                        day=s.day(local_date(c.visit.visited_at)),
+                        category=s.categories[c.visit.concern.category],
+                        urgency=s.urgencies[c.visit.concern.urgency],
+                        status=s.concern_statuses[c.status],
+                    )
                     + (f"\n{c.visit.note}" if c.visit.note else ""),
                     size=SMALL,
                     key=f"concern:{c.visit.id}",

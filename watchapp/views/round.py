@@ -1,4 +1,4 @@
-"""今日の見守り: the residents assigned to me, most overdue first."""
+"""Today's round: the residents assigned to me, most overdue first."""
 
 from __future__ import annotations
 
@@ -47,7 +47,12 @@ def round_row(item: RoundItem, s: Strings, shell: Shell) -> ft.Container:
         else s.never_visited
     )
     title: list[ft.Control] = [
-        text(f"{r.name}さん", size=LARGE, weight=ft.FontWeight.BOLD, expand=True)
+        text(
+            s.person.format(name=r.name),
+            size=LARGE,
+            weight=ft.FontWeight.BOLD,
+            expand=True,
+        )
     ]
     if r.evacuation_register:
         title.append(
