@@ -1,0 +1,218 @@
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from tests.conftest import NOW, TODAY, VOLUNTEER, Round
+from watchapp import store
+from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency, Visit
+from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
+
+SQL_TYPES = {
+    FieldType.TEXT: "TEXT",
+    FieldType.INT: "INTEGER",
+    FieldType.BOOL: "INTEGER",
+    FieldType.DATE: "TEXT",
+    FieldType.DATETIME: "TEXT",
+}
+
+
+def test_migrations_match_the_one_schema(fresh_db: Database) -> None:
+    for kind in KINDS.values():
+        columns = {c.name: c.type for c in fresh_db.table(kind.table).columns}
+        expected = {f.name: SQL_TYPES[f.datatype] for f in (*ENVELOPE, *kind.fields)}
+        assert columns == expected, kind.table
+
+
+def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
+    store.open_db(tmp_path / "d.sqlite").close()
+    db = store.open_db(tmp_path / "d.sqlite")
+    assert store.migrations.pending(db) == []
+    assert [m.name for m in store.migrations.applied(db)] == ["m001_initial"]
+
+
+def test_file_is_in_wal_mode(fresh_db: Database) -> None:
+    assert fresh_db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def visit(vid: str, rid: str = "r-aoki", **kw: object) -> Visit:
+    fields: dict[str, object] = {
+        "id": vid,
+        "resident_id": rid,
+        "district_id": "d1",
+        "group_id": "g1",
+        "user_id": VOLUNTEER,
+        "visited_at": NOW,
+        "outcome": Outcome.MET_WELL,
+    }
+    fields.update(kw)
+    return Visit(**fields)  # type: ignore[arg-type]
+
+
+def test_a_write_stamps_queues_and_advances_the_clock(fresh_db: Database) -> None:
+    stamp = store.save_visit(fresh_db, visit("v1"), now_ms=1_000)
+    row = fresh_db.table("visits").get("v1")
+    assert (row["hlc"], row["origin"], row["deleted"]) == (stamp, "device-a", 0)
+    assert list(fresh_db.query("SELECT * FROM outbox")) == [
+        {
+            "kind": "visits",
+            "record_id": "v1",
+            "hlc": stamp,
+            "rejected_field": None,
+            "rejected_reason": None,
+        }
+    ]
+    assert store.device(fresh_db).hlc == stamp == "0000000001000-00000"
+    # the clock never runs back, even when the phone's clock does
+    assert store.save_visit(fresh_db, visit("v2"), now_ms=500) == "0000000001000-00001"
+
+
+def test_editing_offline_queues_the_record_once(fresh_db: Database) -> None:
+    v = visit("v1")
+    store.save_visit(fresh_db, v, now_ms=1_000)
+    last = store.delete_visit(fresh_db, v, now_ms=2_000)
+    assert store.pending_count(fresh_db) == 1
+    assert fresh_db.table("outbox").get(("visits", "v1"))["hlc"] == last
+    assert fresh_db.table("visits").get("v1")["deleted"] == 1
+
+
+def test_a_failed_write_leaves_neither_record_nor_queue(fresh_db: Database) -> None:
+    with pytest.raises(Exception, match="NOT NULL"):
+        store.write(fresh_db, "visits", {"id": "v1", "district_id": "d1"}, now_ms=1)
+    assert fresh_db.table("visits").count == 0
+    assert store.pending_count(fresh_db) == 0
+    assert store.device(fresh_db).hlc == "0000000000000-00000"
+
+
+def test_round_rows_skip_other_volunteers_inactive_and_deleted(rnd: Round) -> None:
+    rows = store.round_rows(rnd.db, VOLUNTEER)
+    by_id = {r.id: (last, outcome) for r, last, outcome in rows}
+    assert by_id == {
+        "r-aoki": (TODAY - timedelta(days=10), Outcome.NOT_HOME),
+        "r-baba": (TODAY - timedelta(days=12), Outcome.MET_WELL),
+        "r-chiba": (None, None),
+    }
+    assert store.round_rows(rnd.db, "someone-else") == []
+
+
+def test_history_and_open_concerns(rnd: Round) -> None:
+    concern = visit(
+        "v9",
+        outcome=Outcome.MET_CONCERN,
+        concern=Concern(ConcernCategory.MEALS, Urgency.URGENT),
+        note="fridge empty",
+    )
+    store.save_visit(rnd.db, concern, now_ms=1)
+    assert [v.id for v in store.resident_visits(rnd.db, "r-aoki", limit=10)] == [
+        "v9",
+        "v3",
+        "v1",
+    ]
+    assert [
+        (c.visit, c.status.value) for c in store.open_concerns(rnd.db, "r-aoki")
+    ] == [(concern, "open")]
+    store.put_reference(
+        rnd.db,
+        "concern_updates",
+        [
+            {
+                "id": "cu1",
+                "hlc": "0000000000002-00000",
+                "origin": "server",
+                "deleted": 0,
+                "district_id": "d1",
+                "group_id": "g1",
+                "resident_id": "r-aoki",
+                "visit_id": "v9",
+                "status": "resolved",
+                "note": "",
+            }
+        ],
+    )
+    assert store.open_concerns(rnd.db, "r-aoki") == []
+    mine = store.user_visits(rnd.db, VOLUNTEER, limit=2)
+    assert [(v.id, name) for v, name in mine] == [
+        ("v9", "Aoki Fumi"),
+        ("v3", "Aoki Fumi"),
+    ]
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from datetime import datetime, timezone
+    from watchapp import store
+    from watchapp.domain.model import Outcome, Visit
+
+    db = store.open_db(sys.argv[1])
+    store.ensure_device(db, "device-k")
+    batch = 0
+    while True:
+        batch += 1
+        with db.atomic():  # one round of 20 visits: all or nothing
+            for i in range(20):
+                v = Visit(
+                    id=f"b{batch:06d}-{i:02d}", resident_id="r1", district_id="d1",
+                    group_id="g1", user_id="u1",
+                    visited_at=datetime.now(timezone.utc), outcome=Outcome.MET_WELL,
+                    note=f"batch {batch} " + "x" * 500,
+                )
+                store.save_visit(db, v, now_ms=batch * 100 + i)
+        print(batch, flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.35, 0.5, 0.8])
+def test_kill_mid_transaction_leaves_whole_records_only(
+    tmp_path: Path, delay: float
+) -> None:
+    path = tmp_path / "killed.sqlite"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    log = (tmp_path / "out.txt").open("w+")
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(path)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parent.parent,
+    )
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "out.txt").read_text():  # first round committed
+        assert time.monotonic() < deadline, "writer never committed"
+        assert proc.poll() is None, (tmp_path / "out.txt").read_text()
+        time.sleep(0.01)
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    log.seek(0)
+    reported = [int(line) for line in log.read().split()]
+    log.close()
+
+    db = store.open_db(path)
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    counts = {
+        row["batch"]: row["n"]
+        for row in db.query(
+            "SELECT substr(id, 2, 6) AS batch, count(*) AS n FROM visits GROUP BY 1"
+        )
+    }
+    assert set(counts.values()) <= {20}, counts  # no half-written round
+    committed = len(counts)
+    assert committed >= (reported[-1] if reported else 0)  # nothing acknowledged lost
+    queued = {r["record_id"] for r in db.query("SELECT record_id FROM outbox")}
+    stored = {r["id"] for r in db.query("SELECT id FROM visits")}
+    assert queued == stored  # every record queued, every queue entry a record
+    if committed:
+        last = db.execute("SELECT max(hlc) FROM visits").fetchone()[0]
+        assert store.device(db).hlc == last
+    db.close()
