@@ -37,7 +37,10 @@ def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
     store.open_db(tmp_path / "d.sqlite").close()
     db = store.open_db(tmp_path / "d.sqlite")
     assert store.migrations.pending(db) == []
-    assert [m.name for m in store.migrations.applied(db)] == ["m001_initial"]
+    assert [m.name for m in store.migrations.applied(db)] == [
+        "m001_initial",
+        "m002_enrolment_and_sync",
+    ]
 
 
 def test_file_is_in_wal_mode(fresh_db: Database) -> None:

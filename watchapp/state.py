@@ -6,16 +6,22 @@ SQLite or the network. Errors, drawn as a tree:
     AppError
      ├─ InvalidInput      what the user entered can't be saved; .errors per field
      ├─ UnknownResident   no such resident on this device
-     └─ NotEnrolled       the device has no volunteer profile yet
+     ├─ NotEnrolled       the device has no volunteer profile yet
+     └─ EnrolmentFailed   the council did not enrol this device; .reason
+
+Sync problems are not errors: offline is the normal state. sync_now() answers
+with a SyncOutcome the status line shows calmly.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from enum import StrEnum
 
 from sqlite_utils import Database
 
@@ -24,12 +30,24 @@ from watchapp.domain.ids import uuid7
 from watchapp.domain.model import Concern, Outcome, Resident, Visit
 from watchapp.domain.rules import RoundItem, local_date, round_items
 from watchapp.domain.validation import (
+    ErrorCode,
     FieldError,
     check_profile,
     check_visit,
     clean_text,
 )
-from watchapp.store import ConcernRow, Profile
+from watchapp.store import ConcernRow, Profile, RejectedRow
+from watchapp.sync import client as council
+from watchapp.sync.engine import SyncReport, sync_once
+from watchapp.sync.errors import (
+    CouncilUnreachable,
+    DeviceRevoked,
+    EnrolmentRefused,
+    ServerBusy,
+    ServerFailed,
+    SyncError,
+    Unauthorized,
+)
 
 Listener = Callable[[], None]
 
@@ -56,12 +74,38 @@ class NotEnrolled(AppError):
     pass
 
 
+class EnrolmentFailed(AppError):
+    """``reason``: a council code (invitation_used, ...) or "offline"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SyncState(StrEnum):
+    OK = "ok"
+    OFFLINE = "offline"  # no signal, server down or busy: try again later
+    REVOKED = "revoked"  # this device was revoked; personal data wiped
+    UNAUTHORIZED = "unauthorized"  # the council does not know this device
+    FAILED = "failed"  # the council refused the request
+    NOT_ENROLLED = "not_enrolled"
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    state: SyncState
+    report: SyncReport | None = None
+
+
 @dataclass(frozen=True)
 class Status:
     """What the status line on every screen shows."""
 
     pending: int
     last_sync_at: datetime | None
+    rejected: int = 0
+    last_outcome: SyncState | None = None
+    notice: str | None = None  # e.g. "revoked": why this device's data is gone
 
 
 @dataclass(frozen=True)
@@ -91,12 +135,20 @@ class AppState:
         *,
         clock: Callable[[], datetime] = system_clock,
         entropy: Callable[[int], bytes] = os.urandom,
+        connect: Callable[[str, str | None], council.CouncilClient] = council.connect,
+        retry: Callable[[], council.RetryPolicy] = council.RetryPolicy,
     ) -> None:
         self._db = db
         self._clock = clock
         self._entropy = entropy
+        self._connect = connect
+        self._retry = retry
         self._lock = threading.RLock()
+        self._sync_lock = asyncio.Lock()
         self._listeners: list[Listener] = []
+        self._last_outcome: SyncState | None = None
+        # Set by the app: start a sync soon (after a save), without waiting.
+        self.sync_soon: Callable[[], None] = lambda: None
         with self._lock:
             store.ensure_device(db, self._new_id())
 
@@ -210,6 +262,7 @@ class AppState:
                 raise InvalidInput(errors)
             store.save_visit(self._db, visit, now_ms=self._now_ms())
         self._changed()
+        self.sync_soon()
         return visit
 
     def undo_visit(self, visit: Visit) -> None:
@@ -227,7 +280,86 @@ class AppState:
 
     def status(self) -> Status:
         with self._lock:
+            dev = store.device(self._db)
             return Status(
                 pending=store.pending_count(self._db),
-                last_sync_at=store.device(self._db).last_sync_at,
+                last_sync_at=dev.last_sync_at,
+                rejected=len(store.rejected(self._db)),
+                last_outcome=self._last_outcome,
+                notice=dev.notice,
             )
+
+    def rejected(self) -> list[RejectedRow]:
+        """Changes the council refused, with its reason; they stay on the device."""
+        with self._lock:
+            return store.rejected(self._db)
+
+    # ---- the council -----------------------------------------------------------
+
+    def is_enrolled(self) -> bool:
+        with self._lock:
+            return store.device(self._db).token is not None
+
+    async def enrol(self, name: str, server_url: str, invite_code: str) -> Profile:
+        """Exchange an invitation code for this device's token, then sync."""
+        name, server_url = clean_text(name), clean_text(server_url)
+        code = clean_text(invite_code).replace(" ", "").replace("-", "").upper()
+        errors = check_profile(name, server_url, code)
+        for field, value in (("server_url", server_url), ("invite_code", code)):
+            if not value and not any(e.field == field for e in errors):
+                errors.append(FieldError(field, ErrorCode.REQUIRED))
+        if errors:
+            raise InvalidInput(errors)
+        with self._lock:
+            device_id = store.device(self._db).device_id
+        client = self._connect(server_url, None)
+        try:
+            enrolment = await client.enrol(code, device_id, name)
+        except EnrolmentRefused as exc:
+            raise EnrolmentFailed(exc.code) from exc
+        except SyncError as exc:
+            raise EnrolmentFailed("offline") from exc
+        finally:
+            await client.aclose()
+        user = enrolment.user
+        with self._lock:
+            store.save_enrolment(
+                self._db,
+                user_id=str(user["id"]),
+                role=str(user["role"]),
+                token=enrolment.token,
+                name=name,
+                server_url=server_url,
+            )
+            profile = store.device(self._db).profile
+        assert profile is not None
+        self._changed()
+        await self.sync_now()
+        return profile
+
+    async def sync_now(self) -> SyncOutcome:
+        """One sync round with the council; never raises for network trouble."""
+        async with self._sync_lock:
+            with self._lock:
+                dev = store.device(self._db)
+            if dev.token is None or dev.profile is None:
+                return SyncOutcome(SyncState.NOT_ENROLLED)
+            client = self._connect(dev.profile.server_url, dev.token)
+            try:
+                report = await sync_once(
+                    self._db, client, policy=self._retry(), now=self._clock
+                )
+                outcome = SyncOutcome(SyncState.OK, report)
+            except (CouncilUnreachable, ServerBusy, ServerFailed):
+                outcome = SyncOutcome(SyncState.OFFLINE)
+            except DeviceRevoked:
+                outcome = SyncOutcome(SyncState.REVOKED)
+            except Unauthorized:
+                outcome = SyncOutcome(SyncState.UNAUTHORIZED)
+            except SyncError:
+                outcome = SyncOutcome(SyncState.FAILED)
+            finally:
+                await client.aclose()
+            self._last_outcome = outcome.state
+        self._changed()
+        return outcome

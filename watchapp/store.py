@@ -32,7 +32,7 @@ from watchapp.domain.model import (
     Visit,
 )
 from watchapp.domain.rules import local_date
-from watchapp.domain.schema import format_datetime, parse_datetime
+from watchapp.domain.schema import KINDS, format_datetime, parse_datetime
 
 migrations = Migrations("watchapp-device")
 
@@ -116,6 +116,19 @@ def m001_initial(db: Database) -> None:
     )
 
 
+@migrations()
+def m002_enrolment_and_sync(db: Database) -> None:
+    """The council's answer to enrolment, the pull cursor, sync outcomes."""
+    db.executescript(
+        """
+        ALTER TABLE device ADD COLUMN token TEXT;
+        ALTER TABLE device ADD COLUMN role TEXT;
+        ALTER TABLE device ADD COLUMN cursor TEXT NOT NULL DEFAULT '';
+        ALTER TABLE device ADD COLUMN notice TEXT;
+        """
+    )
+
+
 class StoreError(Exception):
     """Base of the store's errors.
 
@@ -142,6 +155,10 @@ class DeviceRow:
     hlc: str
     profile: Profile | None
     last_sync_at: datetime | None
+    token: str | None = None
+    role: str | None = None
+    cursor: str = ""
+    notice: str | None = None  # why personal data was wiped, shown once
 
 
 @dataclass(frozen=True)
@@ -202,6 +219,10 @@ def device(db: Database) -> DeviceRow:
         hlc=row["hlc"],
         profile=profile,
         last_sync_at=parse_datetime(last) if last else None,
+        token=row["token"],
+        role=row["role"],
+        cursor=row["cursor"],
+        notice=row["notice"],
     )
 
 
@@ -415,3 +436,204 @@ def pending_count(db: Database) -> int:
     """Records with local writes not yet accepted by the council."""
     rows = list(db.query("SELECT count(*) AS n FROM outbox"))
     return int(rows[0]["n"])
+
+
+# ---- sync bookkeeping -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    kind: str
+    hlc: str
+    row: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    kind: str
+    record_id: str
+    field: str
+    reason: str
+    resident_name: str
+    visited_at: datetime | None
+
+
+def save_enrolment(
+    db: Database, *, user_id: str, role: str, token: str, name: str, server_url: str
+) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE device SET user_id = ?, role = ?, token = ?, name = ?,"
+            " server_url = ?, invite_code = '', cursor = '', notice = NULL"
+            " WHERE singleton = 1",
+            [user_id, role, token, name, server_url],
+        )
+
+
+def outbox_batch(db: Database, limit: int) -> list[Outgoing]:
+    """The oldest unsent writes not already rejected, with their current rows."""
+    out: list[Outgoing] = []
+    for kind in KINDS:
+        for r in db.query(
+            f"SELECT o.hlc AS queued_hlc, t.* FROM outbox o JOIN [{kind}] t"
+            " ON t.id = o.record_id WHERE o.kind = ? AND o.rejected_reason IS NULL"
+            " ORDER BY o.hlc LIMIT ?",
+            [kind, limit],
+        ):
+            queued = r.pop("queued_hlc")
+            out.append(Outgoing(kind, queued, r))
+    out.sort(key=lambda o: o.hlc)
+    return out[:limit]
+
+
+def settle_push(
+    db: Database,
+    sent: list[Outgoing],
+    rejected: dict[int, tuple[str, str]],
+) -> None:
+    """Forget what the council accepted; mark what it rejected, with why.
+
+    A record written again while the push was on its way stays queued: only
+    the outbox entry with the pushed stamp is settled.
+    """
+    with db.atomic():
+        for index, item in enumerate(sent):
+            key = [item.kind, item.row["id"], item.hlc]
+            if index in rejected:
+                field, reason = rejected[index]
+                db.execute(
+                    "UPDATE outbox SET rejected_field = ?, rejected_reason = ?"
+                    " WHERE kind = ? AND record_id = ? AND hlc = ?",
+                    [field, reason, *key],
+                )
+            else:
+                db.execute(
+                    "DELETE FROM outbox WHERE kind = ? AND record_id = ? AND hlc = ?",
+                    key,
+                )
+
+
+def rejected(db: Database) -> list[RejectedRow]:
+    out = []
+    for r in db.query(
+        "SELECT o.*, v.visited_at, res.name AS resident_name FROM outbox o"
+        " LEFT JOIN visits v ON o.kind = 'visits' AND v.id = o.record_id"
+        " LEFT JOIN residents res ON res.id = v.resident_id"
+        " WHERE o.rejected_reason IS NOT NULL ORDER BY o.hlc"
+    ):
+        out.append(
+            RejectedRow(
+                kind=r["kind"],
+                record_id=r["record_id"],
+                field=r["rejected_field"] or "",
+                reason=r["rejected_reason"],
+                resident_name=r["resident_name"] or "",
+                visited_at=parse_datetime(r["visited_at"]) if r["visited_at"] else None,
+            )
+        )
+    return out
+
+
+def _upsert_sql(kind: str, columns: list[str]) -> str:
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c != "id")
+    return (
+        f"INSERT INTO [{kind}] ({names}) VALUES ({marks})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        f" WHERE (excluded.hlc, excluded.origin) > ([{kind}].hlc, [{kind}].origin)"
+    )
+
+
+def apply_page(
+    db: Database,
+    rows: dict[str, list[dict[str, Any]]],
+    *,
+    cursor: str,
+    purge_residents: list[str],
+    purge_districts: list[str],
+    now_ms: int,
+) -> int:
+    """One pulled page, its purges and its cursor, in one transaction.
+
+    Last writer wins by (hlc, origin). A local write that lost to a later one
+    from elsewhere leaves the outbox; the device clock moves past what it saw.
+    """
+    applied = 0
+    with db.atomic():
+        dev = device(db)
+        latest = hlc.Hlc.parse(dev.hlc)
+        for kind, records in rows.items():
+            if not records:
+                continue
+            columns = list(records[0])
+            before = db.conn.total_changes
+            db.conn.executemany(
+                _upsert_sql(kind, columns), [[r[c] for c in columns] for r in records]
+            )
+            applied += db.conn.total_changes - before
+            db.conn.executemany(
+                f"DELETE FROM outbox WHERE kind = ? AND record_id = ? AND NOT EXISTS"
+                f" (SELECT 1 FROM [{kind}] t WHERE t.id = outbox.record_id"
+                f"  AND t.hlc = outbox.hlc AND t.origin = ?)",
+                [(kind, r["id"], dev.device_id) for r in records],
+            )
+            newest = max(hlc.Hlc.parse(r["hlc"]) for r in records)
+            latest = hlc.receive(latest, newest, now_ms) if newest > latest else latest
+        if purge_residents:
+            _purge(db, "resident", purge_residents)
+        if purge_districts:
+            _purge(db, "district", purge_districts)
+        db.execute(
+            "UPDATE device SET cursor = ?, hlc = ? WHERE singleton = 1",
+            [cursor, str(latest)],
+        )
+    return applied
+
+
+_PURGE = {
+    "resident": {
+        "residents": "id",
+        "visits": "resident_id",
+        "assignments": "resident_id",
+        "concern_updates": "resident_id",
+    },
+    "district": {k: "district_id" for k in KINDS},
+}
+
+
+def _purge(db: Database, by: str, ids: list[str]) -> None:
+    """Drop personal data that left this device's scope, except unsent writes."""
+    marks = ", ".join("?" for _ in ids)
+    for kind, column in _PURGE[by].items():
+        db.execute(
+            f"DELETE FROM [{kind}] WHERE {column} IN ({marks}) AND id NOT IN"
+            f" (SELECT record_id FROM outbox WHERE kind = ?)",
+            [*ids, kind],
+        )
+
+
+def wipe(db: Database, *, notice: str) -> int:
+    """Remove every synced record and unsent write (a revoked device).
+
+    Returns how many unsent writes were lost, so the user can be told.
+    """
+    with db.atomic():
+        lost = pending_count(db)
+        for kind in KINDS:
+            db.execute(f"DELETE FROM [{kind}]")
+        db.execute("DELETE FROM outbox")
+        db.execute(
+            "UPDATE device SET token = NULL, user_id = NULL, role = NULL,"
+            " cursor = '', notice = ? WHERE singleton = 1",
+            [notice],
+        )
+    return lost
+
+
+def set_last_sync(db: Database, when: datetime) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE device SET last_sync_at = ? WHERE singleton = 1",
+            [format_datetime(when)],
+        )

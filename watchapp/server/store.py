@@ -1,0 +1,575 @@
+"""The council server's storage: the interface the routes use, and SQLite behind it.
+
+Synced records live in one table, ``records``, keyed by (kind, id), each with
+the server's change number ``seq`` (a later write gets a later seq; pull walks
+seq) and its wire body as JSON text, so a pull streams stored text. Accounts,
+devices and invitations are server-only tables. A PostgreSQL store would
+implement :class:`ServerStore` with the same SQL shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from watchapp.domain.hlc import Hlc, tick
+from watchapp.domain.model import Role
+from watchapp.domain.schema import format_datetime
+from watchapp.sync.protocol import Change
+
+migrations = Migrations("watchapp-server")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE records (
+            seq INTEGER PRIMARY KEY,  -- a later write moves the row to the end
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            deleted INTEGER NOT NULL,
+            district_id TEXT NOT NULL,
+            group_id TEXT,
+            resident_id TEXT,
+            user_id TEXT,
+            active INTEGER,
+            body TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX records_by_key ON records (kind, id);
+        CREATE INDEX records_by_district ON records (district_id, seq);
+        CREATE INDEX records_by_resident ON records (resident_id, seq);
+        CREATE INDEX assignments_by_user ON records (user_id)
+            WHERE kind = 'assignments';
+
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO meta VALUES ('seq', '0'), ('hlc', '0000000000000-00000');
+
+        CREATE TABLE coordinator_districts (
+            user_id TEXT NOT NULL,
+            district_id TEXT NOT NULL,
+            PRIMARY KEY (user_id, district_id));
+
+        CREATE TABLE invitations (
+            code_hash TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            used_at TEXT,
+            device_id TEXT);
+
+        CREATE TABLE devices (
+            device_id TEXT PRIMARY KEY,
+            user_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            token_hash TEXT NOT NULL UNIQUE,
+            enrolled_at TEXT NOT NULL,
+            last_seen_at TEXT,
+            revoked_at TEXT);
+
+        -- What each device holds, by pull cursor: lets a pull find residents
+        -- the device gained (send them) or lost (tell it to purge them).
+        CREATE TABLE device_scopes (
+            snap INTEGER PRIMARY KEY AUTOINCREMENT,
+            device_id TEXT NOT NULL,
+            members TEXT NOT NULL);
+        CREATE INDEX device_scopes_by_device ON device_scopes (device_id, snap);
+        """
+    )
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    name: str
+    role: Role
+    district_id: str
+    group_id: str
+    districts: frozenset[str]  # where a coordinator works; else their own
+
+
+@dataclass(frozen=True)
+class DeviceAuth:
+    device_id: str
+    name: str
+    account: Account
+    revoked: bool
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The scope columns of a stored record."""
+
+    kind: str
+    id: str
+    hlc: str
+    origin: str
+    deleted: bool
+    district_id: str
+    group_id: str | None
+    resident_id: str | None
+    user_id: str | None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a device may hold. ``everything`` for admins; districts for
+    coordinators; for volunteers their user, group and residents."""
+
+    everything: bool = False
+    districts: frozenset[str] = frozenset()
+    user_id: str | None = None
+    group_id: str | None = None
+    district_id: str | None = None
+    residents: frozenset[str] = frozenset()
+
+
+class InvitationProblem(Exception):
+    """unknown, used or expired: ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ServerStore(Protocol):
+    def accounts(self) -> list[Account]: ...
+    def account(self, user_id: str) -> Account | None: ...
+    def create_user(
+        self,
+        *,
+        user_id: str,
+        name: str,
+        role: Role,
+        district_id: str,
+        group_id: str,
+        districts: Iterable[str] = (),
+        now: datetime,
+    ) -> Account: ...
+    def create_invitation(
+        self, *, user_id: str, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None: ...
+    def redeem_invitation(
+        self,
+        *,
+        code_hash: str,
+        device_id: str,
+        device_name: str,
+        token_hash: str,
+        now: datetime,
+    ) -> Account: ...
+    def device(self, token_hash: str) -> DeviceAuth | None: ...
+    def device_ids(self, user_id: str) -> list[str]: ...
+    def revoke_device(self, device_id: str, *, now: datetime) -> bool: ...
+    def stored(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Stored]: ...
+    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+    def apply(self, changes: Sequence[Change]) -> int: ...
+    def write_server_records(
+        self, changes: Sequence[dict[str, Any]], *, now: datetime
+    ) -> None: ...
+    def changes_after(
+        self, scope: Scope, seq: int, limit: int
+    ) -> tuple[list[str], int]: ...
+    def history(
+        self, user_id: str, residents: Iterable[str], *, since: datetime
+    ) -> list[str]: ...
+    def max_seq(self) -> int: ...
+    def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
+    def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
+    def close(self) -> None: ...
+
+
+_UPSERT = """
+INSERT INTO records (kind, id, seq, hlc, origin, deleted, district_id, group_id,
+                     resident_id, user_id, active, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (kind, id) DO UPDATE SET
+  seq = excluded.seq, hlc = excluded.hlc, origin = excluded.origin,
+  deleted = excluded.deleted, district_id = excluded.district_id,
+  group_id = excluded.group_id, resident_id = excluded.resident_id,
+  user_id = excluded.user_id, active = excluded.active, body = excluded.body
+WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)
+"""
+
+_RESIDENT_KEY = {
+    "residents": "id",
+    "visits": "resident_id",
+    "assignments": "resident_id",
+    "concern_updates": "resident_id",
+}
+_USER_KEY = {"users": "id", "visits": "user_id", "assignments": "user_id"}
+
+
+def _row(kind: str, record: dict[str, Any], seq: int) -> tuple[Any, ...]:
+    resident_key = _RESIDENT_KEY.get(kind)
+    user_key = _USER_KEY.get(kind)
+    active = record.get("active")
+    return (
+        kind,
+        record["id"],
+        seq,
+        record["hlc"],
+        record["origin"],
+        int(record["deleted"]),
+        record["district_id"],
+        record.get("group_id"),
+        record[resident_key] if resident_key else None,
+        record[user_key] if user_key else None,
+        None if active is None else int(active),
+        json.dumps({"kind": kind, **record}, ensure_ascii=False, separators=(",", ":")),
+    )
+
+
+class SqliteServerStore:
+    """One SQLite file in WAL mode; one connection, serialised by a lock."""
+
+    def __init__(self, path: Path | str) -> None:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # An accepted push must survive a crash a moment later: devices drop
+        # their copy of what the server accepted.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay hot
+        self.db = Database(conn)
+        self._lock = threading.RLock()
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- accounts, invitations, devices --------------------------------------
+
+    def _account(self, row: dict[str, Any]) -> Account:
+        body = json.loads(row["body"])
+        role = Role(body["role"])
+        districts = frozenset(
+            r["district_id"]
+            for r in self.db.query(
+                "SELECT district_id FROM coordinator_districts WHERE user_id = ?",
+                [row["id"]],
+            )
+        ) or frozenset({row["district_id"]})
+        return Account(
+            user_id=row["id"],
+            name=body["name"],
+            role=role,
+            district_id=row["district_id"],
+            group_id=row["group_id"],
+            districts=districts,
+        )
+
+    def accounts(self) -> list[Account]:
+        with self._lock:
+            return [
+                self._account(r)
+                for r in self.db.query(
+                    "SELECT * FROM records WHERE kind = 'users' AND deleted = 0"
+                    " ORDER BY district_id, id"
+                )
+            ]
+
+    def account(self, user_id: str) -> Account | None:
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM records WHERE kind = 'users' AND id = ?"
+                    " AND deleted = 0",
+                    [user_id],
+                )
+            )
+            return self._account(rows[0]) if rows else None
+
+    def create_user(
+        self,
+        *,
+        user_id: str,
+        name: str,
+        role: Role,
+        district_id: str,
+        group_id: str,
+        districts: Iterable[str] = (),
+        now: datetime,
+    ) -> Account:
+        record = {
+            "kind": "users",
+            "id": user_id,
+            "deleted": False,
+            "district_id": district_id,
+            "group_id": group_id,
+            "name": name,
+            "role": role.value,
+        }
+        with self._lock, self.db.atomic():
+            self.write_server_records([record], now=now)
+            for d in districts:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO coordinator_districts VALUES (?, ?)",
+                    [user_id, d],
+                )
+        account = self.account(user_id)
+        assert account is not None
+        return account
+
+    def create_invitation(
+        self, *, user_id: str, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None:
+        with self._lock, self.db.atomic():
+            self.db.execute(
+                "INSERT INTO invitations (code_hash, user_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                [code_hash, user_id, format_datetime(now), format_datetime(expires_at)],
+            )
+
+    def redeem_invitation(
+        self,
+        *,
+        code_hash: str,
+        device_id: str,
+        device_name: str,
+        token_hash: str,
+        now: datetime,
+    ) -> Account:
+        with self._lock, self.db.atomic():
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM invitations WHERE code_hash = ?", [code_hash]
+                )
+            )
+            if not rows:
+                raise InvitationProblem("unknown")
+            invitation = rows[0]
+            if invitation["used_at"]:
+                raise InvitationProblem("used")
+            if invitation["expires_at"] <= format_datetime(now):
+                raise InvitationProblem("expired")
+            account = self.account(invitation["user_id"])
+            if account is None:
+                raise InvitationProblem("unknown")
+            taken = list(
+                self.db.query("SELECT 1 FROM devices WHERE device_id = ?", [device_id])
+            )
+            if taken:
+                raise InvitationProblem("device_taken")
+            stamp = format_datetime(now)
+            self.db.execute(
+                "UPDATE invitations SET used_at = ?, device_id = ? WHERE code_hash = ?",
+                [stamp, device_id, code_hash],
+            )
+            self.db.execute(
+                "INSERT INTO devices (device_id, user_id, name, token_hash,"
+                " enrolled_at) VALUES (?, ?, ?, ?, ?)",
+                [device_id, account.user_id, device_name, token_hash, stamp],
+            )
+            return account
+
+    def device(self, token_hash: str) -> DeviceAuth | None:
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "SELECT * FROM devices WHERE token_hash = ?", [token_hash]
+                )
+            )
+            if not rows:
+                return None
+            row = rows[0]
+            account = self.account(row["user_id"])
+            if account is None:
+                return None
+            return DeviceAuth(
+                device_id=row["device_id"],
+                name=row["name"],
+                account=account,
+                revoked=row["revoked_at"] is not None,
+            )
+
+    def device_ids(self, user_id: str) -> list[str]:
+        with self._lock:
+            return [
+                r["device_id"]
+                for r in self.db.query(
+                    "SELECT device_id FROM devices WHERE user_id = ?"
+                    " ORDER BY enrolled_at",
+                    [user_id],
+                )
+            ]
+
+    def revoke_device(self, device_id: str, *, now: datetime) -> bool:
+        with self._lock, self.db.atomic():
+            cursor = self.db.execute(
+                "UPDATE devices SET revoked_at = ? WHERE device_id = ?"
+                " AND revoked_at IS NULL",
+                [format_datetime(now), device_id],
+            )
+            return cursor.rowcount == 1
+
+    # ---- records --------------------------------------------------------------
+
+    def stored(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        out: dict[tuple[str, str], Stored] = {}
+        with self._lock:
+            for start in range(0, len(keys), 400):
+                chunk = keys[start : start + 400]
+                sql = (
+                    "SELECT kind, id, hlc, origin, deleted, district_id, group_id,"
+                    " resident_id, user_id FROM records WHERE (kind, id) IN ("
+                    + ",".join("(?, ?)" for _ in chunk)
+                    + ")"
+                )
+                params = [v for key in chunk for v in key]
+                for r in self.db.execute(sql, params).fetchall():
+                    s = Stored(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:])
+                    out[(s.kind, s.id)] = s
+        return out
+
+    def assigned_residents(self, user_id: str) -> frozenset[str]:
+        with self._lock:
+            return frozenset(
+                r[0]
+                for r in self.db.execute(
+                    "SELECT resident_id FROM records WHERE user_id = ?"
+                    " AND kind = 'assignments' AND deleted = 0 AND active = 1",
+                    [user_id],
+                ).fetchall()
+            )
+
+    def _reserve(self, n: int) -> int:
+        """The first of ``n`` new change numbers (called inside a transaction)."""
+        row = self.db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'seq'"
+            " RETURNING CAST(value AS INTEGER)",
+            [n],
+        ).fetchone()
+        return int(row[0]) - n + 1
+
+    def apply(self, changes: Sequence[Change]) -> int:
+        """Last writer wins by (hlc, origin); a change already held is a no-op."""
+        if not changes:
+            return 0
+        with self._lock, self.db.atomic():
+            first = self._reserve(len(changes))
+            rows = [_row(c.kind, c.record, first + i) for i, c in enumerate(changes)]
+            before = self.db.conn.total_changes
+            self.db.conn.executemany(_UPSERT, rows)
+            return self.db.conn.total_changes - before
+
+    def write_server_records(
+        self, changes: Sequence[dict[str, Any]], *, now: datetime
+    ) -> None:
+        """Writes made on the server (admin, seed): stamped with its own clock."""
+        with self._lock, self.db.atomic():
+            last = Hlc.parse(
+                self.db.execute("SELECT value FROM meta WHERE key = 'hlc'").fetchone()[
+                    0
+                ]
+            )
+            stamped = []
+            for change in changes:
+                last = tick(last, int(now.timestamp() * 1000))
+                record = {k: v for k, v in change.items() if k != "kind"}
+                record.update(hlc=str(last), origin="server")
+                stamped.append(Change(change["kind"], record))
+            self.db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [str(last)])
+            self.apply(stamped)
+
+    def changes_after(
+        self, scope: Scope, seq: int, limit: int
+    ) -> tuple[list[str], int]:
+        """Up to ``limit`` bodies in scope after ``seq``, and the last seq read.
+
+        The last seq read can be beyond the last body returned when the page
+        ends on records out of scope, so the next pull does not re-read them.
+        """
+        params: list[Any]
+        if scope.everything:
+            where, params = "1", []
+        elif scope.districts:
+            where = "district_id IN (SELECT value FROM json_each(?))"
+            params = [json.dumps(sorted(scope.districts))]
+        else:
+            where = (
+                "((resident_id IN (SELECT value FROM json_each(?))"
+                "   AND kind != 'assignments')"
+                " OR (kind = 'assignments' AND user_id = ?)"
+                " OR (kind = 'users' AND id = ?)"
+                " OR (kind = 'groups' AND id = ?)"
+                " OR (kind = 'districts' AND id = ?))"
+            )
+            params = [
+                json.dumps(sorted(scope.residents)),
+                scope.user_id,
+                scope.user_id,
+                scope.group_id,
+                scope.district_id,
+            ]
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT seq, body FROM records WHERE seq > ? AND {where}"
+                " ORDER BY seq LIMIT ?",
+                [seq, *params, limit],
+            ).fetchall()
+            # A short page means nothing else in scope up to the newest change.
+            last = self.max_seq() if len(rows) < limit else rows[-1][0]
+        return [r[1] for r in rows], last
+
+    def history(
+        self, user_id: str, residents: Iterable[str], *, since: datetime
+    ) -> list[str]:
+        """A newly assigned resident's record, recent visits and concern updates."""
+        with self._lock:
+            rows = self.db.execute(
+                """
+                SELECT body FROM records
+                WHERE resident_id IN (SELECT value FROM json_each(?))
+                  AND (kind IN ('residents', 'concern_updates')
+                       OR (kind = 'assignments' AND user_id = ?)
+                       OR (kind = 'visits'
+                           AND json_extract(body, '$.visited_at') >= ?))
+                ORDER BY seq
+                """,
+                [json.dumps(sorted(residents)), user_id, format_datetime(since)],
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def max_seq(self) -> int:
+        with self._lock:
+            row = self.db.execute("SELECT max(seq) FROM records").fetchone()
+            return int(row[0] or 0)
+
+    def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None:
+        with self._lock:
+            row = self.db.execute(
+                "SELECT members FROM device_scopes WHERE snap = ? AND device_id = ?",
+                [snap, device_id],
+            ).fetchone()
+        return frozenset(json.loads(row[0])) if row else None
+
+    def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int:
+        with self._lock, self.db.atomic():
+            snap = self.db.execute(
+                "INSERT INTO device_scopes (device_id, members) VALUES (?, ?)"
+                " RETURNING snap",
+                [device_id, json.dumps(sorted(members))],
+            ).fetchone()[0]
+            # Keep the last few: a device whose answer got lost asks again with
+            # the cursor before.
+            self.db.execute(
+                "DELETE FROM device_scopes WHERE device_id = ? AND snap NOT IN"
+                " (SELECT snap FROM device_scopes WHERE device_id = ?"
+                "  ORDER BY snap DESC LIMIT 4)",
+                [device_id, device_id],
+            )
+            return int(snap)

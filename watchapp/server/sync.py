@@ -1,0 +1,281 @@
+"""Push and pull: the sync endpoints (wire format in watchapp/sync/protocol.py).
+
+A pull cursor is ``v1.<seq>.<snap>``: the last change number the device has
+seen and the server's snapshot of which residents (or districts) the device
+holds. Comparing that snapshot with the current scope tells what the device
+gained (sent with recent history, even if older than the cursor) and lost
+(listed under "purge"). A device whose answer was lost asks again with the
+same cursor and gets the same answer.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from watchapp.domain.model import Role
+from watchapp.server import rules
+from watchapp.server.body import only_keys, read_json
+from watchapp.server.context import Context
+from watchapp.server.errors import ApiError
+from watchapp.server.store import DeviceAuth, Stored
+from watchapp.sync.protocol import (
+    API,
+    DEFAULT_PULL_LIMIT,
+    MAX_CHANGES_PER_PUSH,
+    MAX_PULL_LIMIT,
+    Change,
+    Rejection,
+    check_change,
+)
+
+PUSH_SCHEMA = {
+    "type": "object",
+    "required": ["changes"],
+    "additionalProperties": False,
+    "properties": {
+        "changes": {
+            "type": "array",
+            "maxItems": MAX_CHANGES_PER_PUSH,
+            "items": {
+                "type": "object",
+                "required": ["kind", "id", "hlc", "origin", "deleted", "district_id"],
+                "properties": {
+                    "kind": {
+                        "type": "string",
+                        "enum": [
+                            "districts",
+                            "groups",
+                            "residents",
+                            "users",
+                            "assignments",
+                            "visits",
+                            "concern_updates",
+                        ],
+                    },
+                    "id": {"type": "string"},
+                    "hlc": {"type": "string", "pattern": "^[0-9]{13}-[0-9]{5}$"},
+                    "origin": {"type": "string"},
+                    "deleted": {"type": "boolean"},
+                    "district_id": {"type": "string"},
+                },
+            },
+        }
+    },
+}
+_ALL = "*"
+
+
+@dataclass(frozen=True)
+class Cursor:
+    seq: int
+    snap: int
+
+    def __str__(self) -> str:
+        return f"v1.{self.seq}.{self.snap}"
+
+    @classmethod
+    def parse(cls, text: str) -> Cursor:
+        if not text:
+            return cls(0, 0)
+        parts = text.split(".")
+        if (
+            len(parts) != 3
+            or parts[0] != "v1"
+            or not all(p.isdigit() for p in parts[1:])
+        ):
+            raise ApiError(400, "bad_cursor", "malformed cursor", field="cursor")
+        return cls(int(parts[1]), int(parts[2]))
+
+
+def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
+    now = ctx.clock()
+    account = device.account
+    checked = [check_change(item, now=now) for item in items]
+    ok = [c for c in checked if isinstance(c, Change)]
+    keys = [(c.kind, c.id) for c in ok]
+    keys += [
+        ("residents", c.record["resident_id"]) for c in ok if "resident_id" in c.record
+    ]
+    stored = ctx.store.stored(keys)
+    mine = (
+        ctx.store.assigned_residents(account.user_id)
+        if rules.is_field_worker(account)
+        else frozenset()
+    )
+    accepted: list[Change] = []
+    rejected: list[dict[str, Any]] = []
+    for index, (item, result) in enumerate(zip(items, checked, strict=True)):
+        if isinstance(result, Change):
+            resident_id = result.record.get("resident_id")
+            problem: Rejection | None = rules.check_write(
+                account,
+                device.device_id,
+                result,
+                stored=stored.get((result.kind, result.id)),
+                resident=stored.get(("residents", resident_id))
+                if resident_id
+                else None,
+                my_residents=mine,
+            )
+            if problem is None:
+                accepted.append(result)
+                if result.kind == "residents":  # later changes may refer to it
+                    stored[("residents", result.id)] = _as_stored(result)
+                continue
+        else:
+            problem = result
+        rejected.append(
+            {
+                "index": index,
+                "kind": item.get("kind") if isinstance(item, dict) else None,
+                "id": item.get("id") if isinstance(item, dict) else None,
+                "field": problem.field,
+                "reason": problem.reason.value,
+                "message": problem.message,
+            }
+        )
+    ctx.store.apply(accepted)
+    return {"ok": True, "accepted": len(accepted), "rejected": rejected}
+
+
+def _as_stored(change: Change) -> Stored:
+    r = change.record
+    return Stored(
+        change.kind,
+        change.id,
+        r["hlc"],
+        r["origin"],
+        bool(r["deleted"]),
+        r["district_id"],
+        r.get("group_id"),
+        change.id,
+        None,
+    )
+
+
+def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
+    store = ctx.store
+    account = device.account
+    held = store.scope_snapshot(device.device_id, cursor.snap) if cursor.snap else None
+    seq = cursor.seq if held is not None or cursor.snap == 0 else 0
+    held = held or frozenset()
+    purge: dict[str, list[str]] = {"residents": [], "districts": []}
+
+    if rules.is_field_worker(account):
+        current = store.assigned_residents(account.user_id)
+        gained, lost = sorted(current - held), sorted(held - current)
+        purge["residents"] = lost
+        if gained:
+            return _backfill(ctx, device, held, gained, lost, seq, limit, purge)
+        scope = rules.scope_of(account, current)
+    else:
+        current = frozenset({_ALL}) if account.role is Role.ADMIN else account.districts
+        if current - held:
+            seq = 0  # a new district: read it all again, in scope
+        purge["districts"] = sorted(held - current - {_ALL})
+        scope = rules.scope_of(account, frozenset())
+
+    snap = cursor.snap
+    if current != held or not snap:
+        snap = store.save_scope_snapshot(device.device_id, current)
+    bodies, last = store.changes_after(scope, seq, limit)
+    more = len(bodies) >= limit
+    return _page(bodies, Cursor(last, snap), more, purge)
+
+
+def _backfill(
+    ctx: Context,
+    device: DeviceAuth,
+    held: frozenset[str],
+    gained: list[str],
+    lost: list[str],
+    seq: int,
+    limit: int,
+    purge: dict[str, list[str]],
+) -> str:
+    """Residents newly in scope: their record and recent history, whole."""
+    store = ctx.store
+    first_sync = seq == 0 and not held
+    top = store.max_seq()  # before reading: later writes arrive by seq
+    since: datetime = ctx.clock() - ctx.recent_history
+    bodies: list[str] = []
+    taken: list[str] = []
+    for resident in gained:
+        if taken and len(bodies) >= limit:
+            break
+        bodies += store.history(device.account.user_id, [resident], since=since)
+        taken.append(resident)
+    members = (held - set(lost)) | set(taken)
+    snap = store.save_scope_snapshot(device.device_id, frozenset(members))
+    next_seq = top if first_sync else seq
+    return _page(bodies, Cursor(next_seq, snap), True, purge)
+
+
+def _page(
+    bodies: list[str], cursor: Cursor, more: bool, purge: dict[str, list[str]]
+) -> str:
+    """The page as JSON text: stored bodies are spliced in, not re-encoded."""
+    return (
+        '{"ok":true,"changes":['
+        + ",".join(bodies)
+        + '],"cursor":'
+        + json.dumps(str(cursor))
+        + ',"more":'
+        + ("true" if more else "false")
+        + ',"purge":'
+        + json.dumps(purge)
+        + "}"
+    )
+
+
+def router(ctx: Context) -> APIRouter:
+    r = APIRouter(prefix=f"{API}/sync")
+
+    @r.post(
+        "/push",
+        summary="Send a batch of changes; each is accepted or rejected with a reason",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PUSH_SCHEMA}},
+            }
+        },
+    )
+    async def push(request: Request) -> dict[str, Any]:
+        device = await run_in_threadpool(ctx.authenticate, request)
+        body = await read_json(request)
+        only_keys(body, {"changes"})
+        items = body.get("changes")
+        if not isinstance(items, list):
+            raise ApiError(
+                400, "invalid_request", "changes must be a list", field="changes"
+            )
+        if len(items) > MAX_CHANGES_PER_PUSH:
+            raise ApiError(
+                413,
+                "too_many_changes",
+                f"at most {MAX_CHANGES_PER_PUSH} changes in one push",
+                field="changes",
+            )
+        return await run_in_threadpool(_push, ctx, device, items)
+
+    @r.get("/pull", summary="Changes after a cursor, in the server's order")
+    async def pull(
+        request: Request, cursor: str = "", limit: int = DEFAULT_PULL_LIMIT
+    ) -> Response:
+        device = await run_in_threadpool(ctx.authenticate, request)
+        if not 1 <= limit <= MAX_PULL_LIMIT:
+            raise ApiError(
+                400, "bad_limit", f"limit must be 1..{MAX_PULL_LIMIT}", field="limit"
+            )
+        parsed = Cursor.parse(cursor)
+        text = await run_in_threadpool(_pull, ctx, device, parsed, limit)
+        return Response(text, media_type="application/json")
+
+    return r

@@ -1,0 +1,1 @@
+"""Device sync: protocol (wire format), client (HTTP), engine (push/pull loop)."""

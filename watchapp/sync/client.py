@@ -1,0 +1,197 @@
+"""The council's HTTP API, for the device: the only module that imports httpx.
+
+Everything httpx can raise is translated here into watchapp.sync.errors, and
+the transport comes from outside so tests can pass the real server app
+(``httpx.ASGITransport``) or a transport that injects faults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from watchapp.sync.errors import (
+    CouncilUnreachable,
+    DeviceRevoked,
+    EnrolmentRefused,
+    RequestRejected,
+    ServerBusy,
+    ServerFailed,
+    SyncError,
+    Unauthorized,
+)
+from watchapp.sync.protocol import API
+
+T = TypeVar("T")
+TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device_id: str
+    token: str
+    user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PushAnswer:
+    accepted: int
+    rejected: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PullPage:
+    changes: list[dict[str, Any]]
+    cursor: str
+    more: bool
+    purge_residents: list[str]
+    purge_districts: list[str]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "")
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _error(response: httpx.Response) -> tuple[str, str]:
+    try:
+        first = response.json()["errors"][0]
+        return str(first["code"]), str(first["message"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return "http_error", f"HTTP {response.status_code}"
+
+
+class CouncilClient:
+    """One device's conversation with the council server."""
+
+    def __init__(self, http: httpx.AsyncClient, token: str | None = None) -> None:
+        self.http = http
+        self.token = token
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _request(
+        self, method: str, path: str, *, body: Any = None, params: Any = None
+    ) -> httpx.Response:
+        headers = {"Accept-Encoding": "gzip"}
+        content = None
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if body is not None:
+            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            content = gzip.compress(raw, compresslevel=6, mtime=0)
+            headers["Content-Type"] = "application/json"
+            headers["Content-Encoding"] = "gzip"
+        try:
+            response = await self.http.request(
+                method, f"{API}{path}", content=content, params=params, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            raise CouncilUnreachable(f"timed out: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise CouncilUnreachable(str(exc) or type(exc).__name__) from exc
+        status = response.status_code
+        if status < 400:
+            return response
+        code, message = _error(response)
+        if status in (429, 503):
+            raise ServerBusy(message, _retry_after(response))
+        if status >= 500:
+            raise ServerFailed(message, status)
+        if status == 401:
+            if code == "revoked":
+                raise DeviceRevoked(message)
+            raise Unauthorized(message)
+        raise RequestRejected(message, status, code)
+
+    @staticmethod
+    def _json(response: httpx.Response) -> dict[str, Any]:
+        try:
+            value = response.json()
+        except ValueError as exc:
+            raise ServerFailed("the server's answer is not JSON", 502) from exc
+        if not isinstance(value, dict) or value.get("ok") is not True:
+            raise ServerFailed("unexpected answer from the server", 502)
+        return value
+
+    async def enrol(self, code: str, device_id: str, device_name: str) -> Enrolment:
+        body = {"code": code, "device_id": device_id, "device_name": device_name}
+        try:
+            response = await self._request("POST", "/enrol", body=body)
+        except ServerBusy as exc:
+            raise EnrolmentRefused(
+                str(exc), "too_many_attempts", exc.retry_after
+            ) from exc
+        except RequestRejected as exc:
+            raise EnrolmentRefused(str(exc), exc.code) from exc
+        data = self._json(response)
+        self.token = str(data["token"])
+        return Enrolment(str(data["device_id"]), self.token, dict(data["user"]))
+
+    async def me(self) -> dict[str, Any]:
+        return self._json(await self._request("GET", "/me"))
+
+    async def push(self, changes: list[dict[str, Any]]) -> PushAnswer:
+        data = self._json(
+            await self._request("POST", "/sync/push", body={"changes": changes})
+        )
+        return PushAnswer(int(data["accepted"]), list(data["rejected"]))
+
+    async def pull(self, cursor: str, limit: int) -> PullPage:
+        data = self._json(
+            await self._request(
+                "GET", "/sync/pull", params={"cursor": cursor, "limit": limit}
+            )
+        )
+        purge = data.get("purge") or {}
+        return PullPage(
+            changes=list(data["changes"]),
+            cursor=str(data["cursor"]),
+            more=bool(data["more"]),
+            purge_residents=list(purge.get("residents", [])),
+            purge_districts=list(purge.get("districts", [])),
+        )
+
+
+def connect(base_url: str, token: str | None = None) -> CouncilClient:
+    """A client over the network to ``base_url``."""
+    http = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=TIMEOUT)
+    return CouncilClient(http, token)
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter; a server's Retry-After wins."""
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 30.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, error: SyncError) -> float:
+        if isinstance(error, ServerBusy) and error.retry_after is not None:
+            return min(error.retry_after, self.cap)
+        return self.rng.uniform(0, min(self.cap, self.base * 2**attempt))
+
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """``call`` until it succeeds, retrying only what may pass next time."""
+        for attempt in range(self.attempts):
+            try:
+                return await call()
+            except (CouncilUnreachable, ServerBusy, ServerFailed) as exc:
+                if attempt == self.attempts - 1:
+                    raise
+                await self.sleep(self.delay(attempt, exc))
+        raise AssertionError("unreachable")
