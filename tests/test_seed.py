@@ -10,6 +10,7 @@ from watchapp import seed, store
 from watchapp.__main__ import main
 from watchapp.domain.model import Outcome
 from watchapp.domain.schema import parse_datetime
+from watchapp.server.store import SqliteServerStore
 from watchapp.state import AppState
 
 TODAY = date(2026, 11, 26)
@@ -105,11 +106,10 @@ def test_import_districts_then_seed_uses_the_real_names(
     db_path = str(tmp_path / "city.sqlite")
     assert main(["import-districts", str(csv), "--db", db_path]) == 0
     assert main(["seed", "--db", db_path, "--seed", "3", "--today", "2026-11-26"]) == 0
-    db = store.open_db(db_path)
-    assert [
-        r["name"] for r in db.query("SELECT name FROM districts ORDER BY rowid")
-    ] == names
-    assert db.table("residents").count > 1000
+    council = SqliteServerStore(db_path)
+    assert [name for _, name in seed.district_ids(council)] == names
+    assert len(council.bodies("residents")) > 1000
+    council.close()
     assert "seeded" in capsys.readouterr().out
 
 

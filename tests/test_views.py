@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -65,9 +67,12 @@ def texts(root: ft.BaseControl) -> list[str]:
 
 
 def click(control: ft.BaseControl) -> None:
+    """What Flet does on a tap: call the handler, awaiting it if it is async."""
     handler = getattr(control, "on_click")  # noqa: B009 - typed per control class
     assert handler is not None
-    handler()
+    result = handler()
+    if inspect.iscoroutine(result):
+        asyncio.run(result)
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Command line: watchapp demo | app | seed | import-districts.
+"""Command line: watchapp demo | server | app | seed | import-districts | admin.
 
 Operator-facing messages are English; everything a volunteer reads is in
 watchapp/strings.py.
@@ -7,76 +7,133 @@ watchapp/strings.py.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import os
 import sys
-import time
+import uuid
 import webbrowser
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from watchapp import seed, store
-from watchapp.domain.ids import uuid7
+from watchapp import seed
+from watchapp.domain.model import Role
+from watchapp.domain.rules import local_date
+from watchapp.domain.validation import NAME_MAX_CHARS, check_text, clean_text
+from watchapp.server.auth import INVITATION_HOURS, digest, new_code
+from watchapp.server.store import SqliteServerStore
 
 
-def _serve(db_path: Path, host: str, port: int, lang: str) -> None:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _server_app(db: Path) -> tuple[SqliteServerStore, Any]:
+    from watchapp.server import create_app
+
+    store = SqliteServerStore(db)
+    return store, create_app(store)
+
+
+def _uvicorn(app: Any, host: str, port: int) -> Any:
     import uvicorn
 
-    from watchapp.app import open_state, web_app
+    return uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    )
 
-    state = open_state(db_path)
-    url = f"http://{host}:{port}/"
-    print(f"  app:    {url}", flush=True)
-    if os.environ.get("DISPLAY") and not os.environ.get("CI"):
-        webbrowser.open(url)
-    uvicorn.run(web_app(state, lang), host=host, port=port, log_level="warning")  # type: ignore[arg-type]
+
+def invite(store: SqliteServerStore, user_id: str) -> str:
+    code = new_code()
+    now = _now()
+    store.create_invitation(
+        user_id=user_id,
+        code_hash=digest(code),
+        now=now,
+        expires_at=now + timedelta(hours=INVITATION_HOURS),
+    )
+    return code
+
+
+def pretty_code(code: str) -> str:
+    return f"{code[:5]}-{code[5:]}"
+
+
+# ---- demo -------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from watchapp.app import Devices, web_app
+
     folder = Path(args.data)
     folder.mkdir(parents=True, exist_ok=True)
-    db_path = folder / "device.sqlite"
-    db = store.open_db(db_path)
-    minted = uuid7(int(time.time() * 1000), os.urandom(10))
-    state_device = store.ensure_device(db, minted)
-    if state_device.profile is None:
-        city = seed.demo_city(seed=args.seed, today=date.today())
-        volunteer = seed.demo_volunteer(city)
-        seed.write_city(db, seed.volunteer_scope(city, volunteer["id"]))
-        store.save_profile(
-            db,
-            name=volunteer["name"],
-            server_url="",
-            invite_code="",
-            user_id=volunteer["id"],
+    store, council = _server_app(folder / "council.sqlite")
+    if not store.bodies("districts"):
+        print("Seeding the demo city (46 districts)...", flush=True)
+        city = seed.demo_city(seed=args.seed, today=local_date(_now()))
+        seed.serve_city(store, city)
+    accounts = seed.demo_accounts(store, now=_now())
+    server_url = f"http://{args.host}:{args.server_port}"
+    app_url = f"http://{args.host}:{args.port}/"
+    print("\nwatchapp demo")
+    print(f"  council server: {server_url}  (OpenAPI: {server_url}/openapi.json)")
+    print(f"  app:            {app_url}")
+    print("  Each browser profile is its own device. Enrol one with a code below:")
+    for role, label in (
+        (Role.VOLUNTEER, "volunteer"),
+        (Role.ORGANISER, "salon organiser"),
+        (Role.COORDINATOR, "coordinator"),
+    ):
+        account = accounts[role]
+        code = invite(store, account.user_id)
+        print(f"    {label:16} {pretty_code(code)}   ({account.name})")
+    print(f"  Codes are single-use and valid for {INVITATION_HOURS} h.")
+    print(f"  Data lives in {folder}/ (delete it to start afresh). Ctrl+C stops.\n")
+    if os.environ.get("DISPLAY") and not os.environ.get("CI"):
+        webbrowser.open(app_url)
+    devices = Devices(folder=folder / "devices")
+    app = web_app(devices, args.lang, server_url)
+
+    async def both() -> None:
+        await asyncio.gather(
+            _uvicorn(council, args.host, args.server_port).serve(),
+            _uvicorn(app, args.host, args.port).serve(),
         )
-    profile = store.device(db).profile
-    assert profile is not None
-    db.close()
-    print("watchapp demo: a volunteer's phone, seeded with demo data")
-    print(f"  device: {db_path} (volunteer: {profile.name})")
-    print("  Stop with Ctrl+C. Start afresh with: rm -r", folder)
-    _serve(db_path, args.host, args.port, args.lang)
+
+    asyncio.run(both())
+    return 0
+
+
+# ---- the parts ----------------------------------------------------------------
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    _, council = _server_app(Path(args.db))
+    print(f"council server on http://{args.host}:{args.port}", flush=True)
+    asyncio.run(_uvicorn(council, args.host, args.port).serve())
     return 0
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    _serve(Path(args.db), args.host, args.port, args.lang)
+    from watchapp.app import Devices, web_app
+
+    devices = Devices(single=Path(args.db))
+    print(f"app on http://{args.host}:{args.port}/", flush=True)
+    app = web_app(devices, args.lang, args.server_url)
+    asyncio.run(_uvicorn(app, args.host, args.port).serve())
     return 0
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    db = store.open_db(args.db)
-    existing = [
-        r["name"] for r in db.query("SELECT name FROM districts ORDER BY rowid")
-    ]
+    store = SqliteServerStore(args.db)
+    existing = seed.district_ids(store)
     city = seed.demo_city(
         seed=args.seed,
-        today=date.fromisoformat(args.today) if args.today else date.today(),
-        district_names=existing or None,
+        today=date.fromisoformat(args.today) if args.today else local_date(_now()),
+        districts=existing or None,
     )
-    if existing:
-        db.execute("DELETE FROM districts")  # re-written with the seeded ids
-    seed.write_city(db, city)
+    seed.serve_city(store, city)
     counts = ", ".join(f"{t}: {len(rows)}" for t, rows in city.tables.items())
     print(f"seeded {args.db}: {counts}")
     return 0
@@ -88,17 +145,74 @@ def cmd_import_districts(args: argparse.Namespace) -> int:
     except (OSError, seed.DistrictFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    db = store.open_db(args.db)
-    with db.atomic():
-        db.execute("DELETE FROM districts")
-        for i, name in enumerate(names, start=1):
-            district_id = f"district-{i:03d}"
-            db.execute(
-                "INSERT INTO districts (id, hlc, origin, deleted, district_id, name)"
-                " VALUES (?, ?, 'import', 0, ?, ?)",
-                [district_id, "0000000000000-00000", district_id, name],
-            )
-    print(f"imported {len(names)} districts into {args.db}; now run: watchapp seed")
+    store = SqliteServerStore(args.db)
+    if store.bodies("districts"):
+        print(f"error: {args.db} already has districts", file=sys.stderr)
+        return 2
+    records = []
+    for i, name in enumerate(names, start=1):
+        district_id = f"district-{i:03d}"
+        records.append(
+            {
+                "kind": "districts",
+                "id": district_id,
+                "deleted": False,
+                "district_id": district_id,
+                "name": name,
+            }
+        )
+    store.write_server_records(records, now=_now())
+    print(f"imported {len(names)} districts into {args.db}; now: watchapp seed")
+    return 0
+
+
+# ---- admin --------------------------------------------------------------------
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    store = SqliteServerStore(args.db)
+    if args.action == "create-user":
+        name = clean_text(args.name)
+        if check_text("name", name, max_chars=NAME_MAX_CHARS, required=True):
+            print(f"error: a name needs 1 to {NAME_MAX_CHARS} plain characters")
+            return 2
+        known = {json.loads(b)["id"]: json.loads(b) for b in store.bodies("groups")}
+        group = known.get(args.group)
+        if group is None:
+            print(f"error: no group {args.group}", file=sys.stderr)
+            return 2
+        districts = args.districts.split(",") if args.districts else []
+        account = store.create_user(
+            user_id=str(uuid.uuid4()),
+            name=name,
+            role=Role(args.role),
+            district_id=group["district_id"],
+            group_id=group["id"],
+            districts=districts,
+            now=_now(),
+        )
+        print(account.user_id)
+    elif args.action == "invite":
+        invited = store.account(args.user)
+        if invited is None:
+            print(f"error: no user {args.user}", file=sys.stderr)
+            return 2
+        code = invite(store, invited.user_id)
+        print(f"invitation for {invited.name} ({invited.role.value}):")
+        print(f"  {pretty_code(code)}")
+        print(f"single use, valid for {INVITATION_HOURS} hours")
+        import segno
+
+        segno.make(code, error="m").terminal(compact=True)
+    elif args.action == "revoke":
+        if not store.revoke_device(args.device, now=_now()):
+            print(f"error: no active device {args.device}", file=sys.stderr)
+            return 2
+        print(f"revoked {args.device}: it gets 401 and wipes its personal data")
+    elif args.action == "users":
+        for a in store.accounts():
+            devices = ",".join(store.device_ids(a.user_id)) or "-"
+            print(f"{a.user_id}\t{a.role.value}\t{a.name}\tdevices: {devices}")
     return 0
 
 
@@ -106,34 +220,55 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="watchapp", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    def served(sp: argparse.ArgumentParser) -> None:
+    def served(sp: argparse.ArgumentParser, port: int) -> None:
         sp.add_argument("--host", default="127.0.0.1")
-        sp.add_argument("--port", type=int, default=8550)
-        sp.add_argument("--lang", choices=["ja", "en"], default="ja")
+        sp.add_argument("--port", type=int, default=port)
 
-    demo = sub.add_parser(
-        "demo", help="the app on a seeded demo device, in the browser"
-    )
+    demo = sub.add_parser("demo", help="council server + app on a seeded demo city")
     demo.add_argument("--data", default="var/demo", help="folder for the demo files")
     demo.add_argument("--seed", type=int, default=1)
-    served(demo)
+    demo.add_argument("--server-port", type=int, default=8600)
+    demo.add_argument("--lang", choices=["ja", "en"], default="ja")
+    served(demo, 8550)
     demo.set_defaults(run=cmd_demo)
 
-    app = sub.add_parser("app", help="the app in the browser over a device file")
+    server = sub.add_parser("server", help="the council server")
+    server.add_argument("--db", required=True)
+    served(server, 8600)
+    server.set_defaults(run=cmd_server)
+
+    app = sub.add_parser("app", help="the app in the browser over one device file")
     app.add_argument("--db", default="var/device.sqlite")
-    served(app)
+    app.add_argument("--server-url", default="", help="offered on the first run")
+    app.add_argument("--lang", choices=["ja", "en"], default="ja")
+    served(app, 8550)
     app.set_defaults(run=cmd_app)
 
-    s = sub.add_parser("seed", help="write the demo city into a SQLite file")
+    s = sub.add_parser("seed", help="write the demo city into a council database")
     s.add_argument("--db", required=True)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--today", help="ISO date the history ends at (default: today)")
     s.set_defaults(run=cmd_seed)
 
-    imp = sub.add_parser("import-districts", help="use a real district list (CSV)")
+    imp = sub.add_parser("import-districts", help="a real district list (CSV)")
     imp.add_argument("file", help="CSV with a 'name' column")
     imp.add_argument("--db", required=True)
     imp.set_defaults(run=cmd_import_districts)
+
+    admin = sub.add_parser("admin", help="users, invitations and devices")
+    admin.add_argument("--db", required=True, help="the council database")
+    actions = admin.add_subparsers(dest="action", required=True)
+    cu = actions.add_parser("create-user")
+    cu.add_argument("--name", required=True)
+    cu.add_argument("--role", choices=[r.value for r in Role], required=True)
+    cu.add_argument("--group", required=True, help="group id (sets the district)")
+    cu.add_argument("--districts", help="comma-separated, for coordinators")
+    inv = actions.add_parser("invite", help="a one-time code (and QR) for a user")
+    inv.add_argument("user")
+    rev = actions.add_parser("revoke", help="revoke a device")
+    rev.add_argument("device")
+    actions.add_parser("users", help="list users and their devices")
+    admin.set_defaults(run=cmd_admin)
     return p
 
 

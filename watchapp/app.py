@@ -1,12 +1,16 @@
-"""Composition root: paths, the device Database, AppState, fonts, theme and routes.
+"""Composition root: paths, device Databases, AppStates, fonts, theme and routes.
 
-The only module besides views/ that imports flet. One AppState serves every
-browser session of a process (they share one device file in this version).
+The only module besides views/ that imports flet. In the browser each profile
+is its own device: a key kept in the browser's storage names its SQLite file.
+Each device syncs in the background every few minutes and right after a save.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -14,10 +18,12 @@ from urllib.parse import parse_qs, urlsplit
 import flet as ft
 
 from watchapp import store
+from watchapp.domain.model import Role
 from watchapp.state import AppState
 from watchapp.strings import TIME_CHOICE_HOURS, Strings, catalog
 from watchapp.views.common import BODY, LARGE, SMALL, Shell
 from watchapp.views.concern import concern_view
+from watchapp.views.district import district_view
 from watchapp.views.history import history_view
 from watchapp.views.profile import profile_view
 from watchapp.views.resident import resident_view
@@ -36,18 +42,76 @@ def default_db_path() -> Path:
     return folder / "device.sqlite"
 
 
-def open_state(path: Path) -> AppState:
-    return AppState(store.open_db(path))
+DEVICE_KEY = "watchapp.device"
+SYNC_EVERY_SECONDS = 180.0
+_KEY = re.compile(r"[0-9a-f]{32}")
 
 
-def views_for(route: str, state: AppState, s: Strings, shell: Shell) -> list[ft.View]:
+class Devices:
+    """The AppState of each device this process serves, opened on first use.
+
+    ``folder``: one file per browser profile. ``single``: every browser shares
+    one device file (``watchapp app --db``).
+    """
+
+    def __init__(self, *, folder: Path | None = None, single: Path | None = None):
+        self.folder = folder
+        self.single = single
+        self._states: dict[str, AppState] = {}
+        self._tasks: set[asyncio.Task[object]] = set()
+
+    def state_for(self, key: str) -> AppState:
+        if self.single is not None:
+            key = "single"
+        if key not in self._states:
+            if self.single is not None:
+                path = self.single
+            else:
+                assert self.folder is not None and _KEY.fullmatch(key)
+                self.folder.mkdir(parents=True, exist_ok=True)
+                path = self.folder / f"{key}.sqlite"
+            state = AppState(store.open_db(path))
+            state.sync_soon = lambda: self._spawn(state.sync_now())
+            self._spawn(self._every_few_minutes(state))
+            self._states[key] = state
+        return self._states[key]
+
+    def _spawn(self, work: Awaitable[object]) -> None:
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _every_few_minutes(self, state: AppState) -> None:
+        while True:
+            await state.sync_now()
+            await asyncio.sleep(SYNC_EVERY_SECONDS)
+
+
+async def device_key(page: ft.Page) -> str:
+    """This browser's device key, made on its first visit."""
+    prefs = ft.SharedPreferences()
+    key = await prefs.get(DEVICE_KEY)
+    if isinstance(key, str) and _KEY.fullmatch(key):
+        return key
+    key = uuid.uuid4().hex
+    await prefs.set(DEVICE_KEY, key)
+    return key
+
+
+def views_for(
+    route: str, state: AppState, s: Strings, shell: Shell, server_url: str = ""
+) -> list[ft.View]:
     """The stack of views for a route; the first run always shows the profile."""
     parts = urlsplit(route)
     segments = [p for p in parts.path.split("/") if p]
     if state.profile() is None or segments == ["profile"]:
-        return [profile_view(state, s, shell)]
+        return [profile_view(state, s, shell, server_url)]
     if segments == ["history"]:
         return [history_view(state, s, shell)]
+    if segments == ["district"] or (
+        not segments and state.role() in (Role.COORDINATOR, Role.ADMIN)
+    ):
+        return [district_view(state, s, shell)]
     stack = [round_view(state, s, shell)]
     if len(segments) >= 2 and segments[0] == "resident":
         resident_id = segments[1]
@@ -62,10 +126,24 @@ def views_for(route: str, state: AppState, s: Strings, shell: Shell) -> list[ft.
 class PageShell:
     """Navigation and messages for one browser session."""
 
-    def __init__(self, page: ft.Page, state: AppState, s: Strings) -> None:
+    def __init__(
+        self, page: ft.Page, state: AppState, s: Strings, server_url: str = ""
+    ) -> None:
         self.page = page
         self.state = state
         self.s = s
+        self.server_url = server_url  # offered on the first-run screen
+
+    def changed(self) -> None:
+        """The device changed (a sync finished): refresh what lists data.
+
+        Forms are left alone so nothing typed is lost.
+        """
+        route = urlsplit(self.page.route).path
+        if route in ("/", "/history") or (
+            route.startswith("/resident/") and not route.endswith("/concern")
+        ):
+            self.render()
 
     def go(self, route: str) -> None:
         if route == self.page.route:
@@ -90,7 +168,9 @@ class PageShell:
 
     def render(self) -> None:
         self.page.views.clear()
-        self.page.views.extend(views_for(self.page.route, self.state, self.s, self))
+        self.page.views.extend(
+            views_for(self.page.route, self.state, self.s, self, self.server_url)
+        )
         self.page.update()
 
 
@@ -126,13 +206,14 @@ def setup_page(page: ft.Page, s: Strings) -> None:
 
 
 def make_main(
-    state: AppState, lang: str = "ja"
+    devices: Devices, lang: str = "ja", server_url: str = ""
 ) -> Callable[[ft.Page], Awaitable[None]]:
     s = catalog(lang)
 
     async def main(page: ft.Page) -> None:
         setup_page(page, s)
-        shell = PageShell(page, state, s)
+        state = devices.state_for(await device_key(page))
+        shell = PageShell(page, state, s, server_url)
 
         def view_pop(e: ft.ViewPopEvent) -> None:
             if len(page.views) > 1:
@@ -140,12 +221,14 @@ def make_main(
 
         page.on_route_change = shell.render
         page.on_view_pop = view_pop
+        unsubscribe = state.subscribe(shell.changed)
+        page.on_close = unsubscribe
         shell.render()
 
     return main
 
 
-def web_app(state: AppState, lang: str = "ja") -> object:
+def web_app(devices: Devices, lang: str = "ja", server_url: str = "") -> object:
     """The Flet web app as an ASGI app, served entirely from this machine."""
     import flet_web.fastapi as flet_fastapi
 
@@ -153,7 +236,7 @@ def web_app(state: AppState, lang: str = "ja") -> object:
     asgi.mount(
         "/",
         flet_fastapi.app(
-            make_main(state, lang),
+            make_main(devices, lang, server_url),
             assets_dir=str(ASSETS_DIR),
             no_cdn=True,
             app_name=catalog(lang).app_title,

@@ -24,6 +24,8 @@ from watchapp.domain.ids import uuid7
 from watchapp.domain.model import JST, ConcernCategory, Outcome, Role, Urgency
 from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import NAME_MAX_CHARS, clean_text, has_control_chars
+from watchapp.server.store import Account, ServerStore
+from watchapp.sync.protocol import change_from_row
 
 DISTRICTS = 46
 HISTORY_DAYS = 365
@@ -161,13 +163,19 @@ class _Maker:
                     step *= self.rng.randint(2, 3)
             day += timedelta(max(step, 1))
 
-    def build(self, district_names: list[str] | None) -> City:
-        names = district_names or [
-            VOCAB["district"].format(n=n) for n in range(1, DISTRICTS + 1)
-        ]
+    def build(self, districts: list[tuple[str, str]] | None) -> City:
+        """``districts``: (id, name) of real districts; demo ones when None."""
         epoch = datetime.combine(self.today - timedelta(900), time(9), tzinfo=JST)
-        for d_name in names:
-            district = self.record("districts", epoch, name=d_name)
+        if districts is None:
+            names = [VOCAB["district"].format(n=n) for n in range(1, DISTRICTS + 1)]
+            rows = [self.record("districts", epoch, name=name) for name in names]
+        else:
+            rows = [
+                self.record("districts", epoch, name=name) | {"id": district_id}
+                for district_id, name in districts
+            ]
+            self.city.tables["districts"] = rows
+        for district in rows:
             district["district_id"] = district["id"]
             for g in range(1, self.rng.randint(2, 4) + 1):
                 group = self.record(
@@ -232,9 +240,9 @@ class _Maker:
 
 
 def demo_city(
-    *, seed: int, today: date, district_names: list[str] | None = None
+    *, seed: int, today: date, districts: list[tuple[str, str]] | None = None
 ) -> City:
-    return _Maker(seed, today).build(district_names)
+    return _Maker(seed, today).build(districts)
 
 
 def demo_volunteer(city: City) -> dict[str, Any]:
@@ -267,6 +275,59 @@ def volunteer_scope(city: City, user_id: str) -> City:
 
 
 def write_city(db: Database, city: City) -> None:
+    """Into a device file (tests and benchmarks of the device alone)."""
     for table, rows in city.tables.items():
         if rows:
             store.put_reference(db, table, rows)
+
+
+def serve_city(server: ServerStore, city: City) -> None:
+    """Into the council's store, keeping the seed's stamps."""
+    for kind, rows in city.tables.items():
+        for start in range(0, len(rows), 5000):
+            server.apply([change_from_row(kind, r) for r in rows[start : start + 5000]])
+
+
+def district_ids(server: ServerStore) -> list[tuple[str, str]]:
+    """The districts the council already has, (id, name), in the order made."""
+    return [
+        (d["id"], d["name"])
+        for d in (json.loads(body) for body in server.bodies("districts"))
+    ]
+
+
+def demo_accounts(server: ServerStore, *, now: datetime) -> dict[Role, Account]:
+    """The demo's volunteer, salon organiser and coordinator (made if missing).
+
+    The volunteer is the busiest in the first group; the coordinator looks
+    after the first three districts.
+    """
+    groups = [json.loads(b) for b in server.bodies("groups")]
+    districts = [json.loads(b)["id"] for b in server.bodies("districts")]
+    first = groups[0]
+    accounts = server.accounts()
+    in_group = [a for a in accounts if a.group_id == first["id"]]
+    volunteers = [a for a in in_group if a.role is Role.VOLUNTEER]
+    volunteer = max(
+        volunteers,
+        key=lambda a: (len(server.assigned_residents(a.user_id)), a.user_id),
+    )
+    organiser = next(a for a in in_group if a.role is Role.ORGANISER)
+    coordinator = next((a for a in accounts if a.role is Role.COORDINATOR), None)
+    if coordinator is None:
+        fake = Faker("ja_JP")
+        fake.seed_instance(len(districts))
+        coordinator = server.create_user(
+            user_id=uuid7(int(now.timestamp() * 1000), random.Random(1).randbytes(10)),
+            name=fake.name(),
+            role=Role.COORDINATOR,
+            district_id=first["district_id"],
+            group_id=first["id"],
+            districts=districts[:3],
+            now=now,
+        )
+    return {
+        Role.VOLUNTEER: volunteer,
+        Role.ORGANISER: organiser,
+        Role.COORDINATOR: coordinator,
+    }

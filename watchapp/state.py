@@ -27,7 +27,7 @@ from sqlite_utils import Database
 
 from watchapp import store
 from watchapp.domain.ids import uuid7
-from watchapp.domain.model import Concern, Outcome, Resident, Visit
+from watchapp.domain.model import Concern, Outcome, Resident, Role, Visit
 from watchapp.domain.rules import RoundItem, local_date, round_items
 from watchapp.domain.validation import (
     ErrorCode,
@@ -120,6 +120,13 @@ class ResidentPage:
 class HistoryEntry:
     visit: Visit
     resident_name: str
+
+
+@dataclass(frozen=True)
+class DistrictEntry:
+    visit: Visit
+    resident_name: str
+    volunteer_name: str
 
 
 def system_clock() -> datetime:
@@ -277,6 +284,17 @@ class AppState:
         with self._lock:
             rows = store.user_visits(self._db, user_id, limit=limit)
         return [HistoryEntry(visit, name) for visit, name in rows]
+
+    def role(self) -> Role | None:
+        with self._lock:
+            role = store.device(self._db).role
+        return Role(role) if role else None
+
+    def district_visits(self, *, limit: int = 100) -> list[DistrictEntry]:
+        """For coordinators: the latest visits in their districts."""
+        with self._lock:
+            rows = store.recent_visits(self._db, limit=limit)
+        return [DistrictEntry(v, name, by) for v, name, by in rows]
 
     def status(self) -> Status:
         with self._lock:

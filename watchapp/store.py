@@ -409,6 +409,20 @@ def user_visits(db: Database, user_id: str, *, limit: int) -> list[tuple[Visit, 
     ]
 
 
+def recent_visits(db: Database, *, limit: int) -> list[tuple[Visit, str, str]]:
+    """Every visit on this device, newest first, with resident and visitor names."""
+    return [
+        (_visit(r), r["resident_name"] or "", r["user_name"] or "")
+        for r in db.query(
+            "SELECT v.*, r.name AS resident_name, u.name AS user_name FROM visits v"
+            " LEFT JOIN residents r ON r.id = v.resident_id"
+            " LEFT JOIN users u ON u.id = v.user_id"
+            " WHERE v.deleted = 0 ORDER BY v.visited_at DESC LIMIT ?",
+            [limit],
+        )
+    ]
+
+
 def open_concerns(db: Database, resident_id: str) -> list[ConcernRow]:
     """Concerns raised for a resident and not yet resolved, newest first."""
     rows = db.query(

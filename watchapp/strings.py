@@ -15,6 +15,8 @@ from typing import TypeVar
 
 from watchapp.domain.model import JST, ConcernCategory, ConcernStatus, Outcome, Urgency
 from watchapp.domain.validation import ErrorCode
+from watchapp.state import SyncState
+from watchapp.sync.protocol import Reason
 
 E = TypeVar("E", bound=StrEnum)
 
@@ -37,6 +39,12 @@ class Strings:
     status_all_sent: str
     status_last_sync: str
     status_never_synced: str
+    status_offline: str
+    status_rejected: str
+    status_not_enrolled: str
+    sync_now: str
+    sync_results: Mapping[SyncState, str]
+    revoked_notice: str
     # today's round
     round_title: str
     round_empty: str
@@ -74,6 +82,15 @@ class Strings:
     # my records
     history_title: str
     history_empty: str
+    rejected_title: str
+    rejected_line: str
+    reasons: Mapping[Reason, str]
+    # coordinators
+    nav_district: str
+    district_title: str
+    district_empty: str
+    district_line: str
+    district_detail: str
     # first run / profile
     profile_title: str
     profile_intro: str
@@ -82,6 +99,9 @@ class Strings:
     profile_invite_code: str
     profile_save: str
     profile_saved: str
+    profile_enrolled: str
+    profile_enrolling: str
+    enrol_errors: Mapping[str, str]
     # errors
     errors: Mapping[ErrorCode, str]
     error_note_required: str
@@ -103,6 +123,11 @@ class Strings:
         _complete(self.urgencies, Urgency)
         _complete(self.concern_statuses, ConcernStatus)
         _complete(self.errors, ErrorCode)
+        _complete(self.reasons, Reason)
+        _complete(self.sync_results, SyncState)
+        missing = set(ENROL_ERRORS) - set(self.enrol_errors)
+        if missing:
+            raise ValueError(f"enrolment messages missing: {sorted(missing)}")
         if len(self.weekdays) != 7:
             raise ValueError("weekdays needs seven names")
         if len(self.time_choices) != len(TIME_CHOICE_HOURS):
@@ -124,6 +149,16 @@ class Strings:
             return f"{self.yesterday_word} {clock}"
         return f"{self.day(local.date())} {clock}"
 
+
+# Why enrolment can fail: the council's codes, and "offline".
+ENROL_ERRORS = (
+    "invitation_unknown",
+    "invitation_used",
+    "invitation_expired",
+    "too_many_attempts",
+    "device_taken",
+    "offline",
+)
 
 # How far back each visit-time choice moves the visit, in hours (0 = now).
 TIME_CHOICE_HOURS: tuple[int, ...] = (0, 1, 3, 24, 48, 72, 168)
@@ -151,6 +186,22 @@ JA = Strings(
     status_all_sent="未送信はありません",
     status_last_sync="最終同期 {when}",
     status_never_synced="まだ同期していません",
+    status_offline="電波が戻ったら自動で送ります",
+    status_rejected="送れなかった記録 {n}件（わたしの記録で確認できます）",
+    status_not_enrolled="サーバーに未登録（設定から登録できます）",
+    sync_now="今すぐ送る",
+    sync_results={
+        SyncState.OK: "送りました。最新の情報を受け取りました",
+        SyncState.OFFLINE: "今は送れません。記録は端末に保存してあり、電波が戻ったら自動で送ります",
+        SyncState.REVOKED: "この端末の登録は取り消されました",
+        SyncState.UNAUTHORIZED: "サーバーがこの端末を確認できません。担当者に連絡してください",
+        SyncState.FAILED: "送れませんでした。時間をおいてもう一度お試しください",
+        SyncState.NOT_ENROLLED: "まだサーバーに登録していません。設定から登録してください",
+    },
+    revoked_notice=(
+        "この端末の登録は取り消されました。見守りの方の情報は端末から消去しました。"
+        "続けるには、担当者から新しい招待コードを受け取ってください。"
+    ),
     round_title="今日の見守り",
     round_empty="担当の方がまだいません。\n社協の担当者から招待コードを受け取って登録すると、ここに表示されます。",
     round_count="{n}人",
@@ -202,6 +253,28 @@ JA = Strings(
     undone="取り消しました",
     history_title="わたしの記録",
     history_empty="まだ記録がありません",
+    rejected_title="送れなかった記録",
+    rejected_line="{when} {name}さん：{reason}",
+    reasons={
+        Reason.MALFORMED: "記録の形が正しくありません",
+        Reason.UNKNOWN_KIND: "この種類の記録は受け付けられません",
+        Reason.UNKNOWN_FIELD: "記録に知らない項目があります",
+        Reason.MISSING_FIELD: "記録に必要な項目が足りません",
+        Reason.WRONG_TYPE: "記録の項目の形が正しくありません",
+        Reason.BAD_VALUE: "記録の内容が正しくありません",
+        Reason.TOO_LONG: "記録が長すぎます",
+        Reason.CONTROL_CHARS: "使えない文字が入っています",
+        Reason.CLOCK_AHEAD: "端末の時計が進んでいます。時計を直してから記録し直してください",
+        Reason.NOT_YOUR_DEVICE: "別の端末の記録です",
+        Reason.FORBIDDEN: "この記録を送る権限がありません",
+        Reason.OUT_OF_SCOPE: "担当ではない方の記録です。担当者に確認してください",
+        Reason.UNKNOWN_REFERENCE: "サーバーにこの方の登録がありません",
+    },
+    nav_district="地区の訪問",
+    district_title="最近の訪問（担当地区）",
+    district_empty="まだ訪問の記録が届いていません",
+    district_line="{name}さん　{outcome}",
+    district_detail="{when} ・ {volunteer}",
     profile_title="はじめに",
     profile_intro=(
         "お名前を入れてください。"
@@ -213,6 +286,16 @@ JA = Strings(
     profile_invite_code="招待コード",
     profile_save="保存する",
     profile_saved="保存しました",
+    profile_enrolled="登録しました。担当の方の情報を受け取りました",
+    profile_enrolling="登録しています…",
+    enrol_errors={
+        "invitation_unknown": "招待コードが違います。もう一度確かめてください",
+        "invitation_used": "この招待コードはもう使われています。新しいコードをもらってください",
+        "invitation_expired": "この招待コードは期限（72時間）が切れています。新しいコードをもらってください",
+        "too_many_attempts": "何度も違うコードが入力されました。しばらく待ってからお試しください",
+        "device_taken": "この端末はすでに登録されています",
+        "offline": "サーバーにつながりません。電波のある所で、アドレスを確かめてお試しください",
+    },
     errors={
         ErrorCode.REQUIRED: "入力してください",
         ErrorCode.TOO_LONG: "{limit}文字までで書いてください",
@@ -253,6 +336,22 @@ EN = Strings(
     status_all_sent="Nothing waiting to be sent",
     status_last_sync="Last sync {when}",
     status_never_synced="Not synced yet",
+    status_offline="Will send automatically when there is signal",
+    status_rejected="{n} records not accepted (see My records)",
+    status_not_enrolled="Not enrolled with the server (see Settings)",
+    sync_now="Send now",
+    sync_results={
+        SyncState.OK: "Sent, and the latest information received",
+        SyncState.OFFLINE: "Can't send now. Saved on this phone; it will be sent later",
+        SyncState.REVOKED: "This device's enrolment was revoked",
+        SyncState.UNAUTHORIZED: "The server does not know this device: contact the council",
+        SyncState.FAILED: "Could not send: please try again later",
+        SyncState.NOT_ENROLLED: "Not enrolled with the server yet: see Settings",
+    },
+    revoked_notice=(
+        "This device's enrolment was revoked, and residents' data was removed from "
+        "it. Ask the council for a new invitation code to continue."
+    ),
     round_title="Today's round",
     round_empty=(
         "Nobody is assigned to you yet.\n"
@@ -315,6 +414,28 @@ EN = Strings(
     undone="Undone",
     history_title="My records",
     history_empty="No records yet",
+    rejected_title="Records not accepted",
+    rejected_line="{when} {name}: {reason}",
+    reasons={
+        Reason.MALFORMED: "The record is malformed",
+        Reason.UNKNOWN_KIND: "This kind of record is not accepted",
+        Reason.UNKNOWN_FIELD: "The record has an unknown field",
+        Reason.MISSING_FIELD: "The record misses a field",
+        Reason.WRONG_TYPE: "A field has the wrong type",
+        Reason.BAD_VALUE: "A value is not valid",
+        Reason.TOO_LONG: "The record is too long",
+        Reason.CONTROL_CHARS: "Contains characters that can't be used",
+        Reason.CLOCK_AHEAD: "This phone's clock is ahead: fix it and record again",
+        Reason.NOT_YOUR_DEVICE: "Written by another device",
+        Reason.FORBIDDEN: "You may not send this record",
+        Reason.OUT_OF_SCOPE: "Not a resident assigned to you: ask the council",
+        Reason.UNKNOWN_REFERENCE: "The server does not know this resident",
+    },
+    nav_district="Visits",
+    district_title="Recent visits (your districts)",
+    district_empty="No visits have arrived yet",
+    district_line="{name}: {outcome}",
+    district_detail="{when} · {volunteer}",
     profile_title="Welcome",
     profile_intro=(
         "Enter your name. The server address and invitation code come from the "
@@ -325,6 +446,16 @@ EN = Strings(
     profile_invite_code="Invitation code",
     profile_save="Save",
     profile_saved="Saved",
+    profile_enrolled="Enrolled: your residents have arrived",
+    profile_enrolling="Enrolling…",
+    enrol_errors={
+        "invitation_unknown": "That invitation code is not right: please check it",
+        "invitation_used": "This code was already used: ask for a new one",
+        "invitation_expired": "This code has expired (72 hours): ask for a new one",
+        "too_many_attempts": "Too many wrong codes: wait a while and try again",
+        "device_taken": "This device is already enrolled",
+        "offline": "Can't reach the server: check the address and the signal",
+    },
     errors={
         ErrorCode.REQUIRED: "Please fill this in",
         ErrorCode.TOO_LONG: "At most {limit} characters",

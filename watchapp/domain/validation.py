@@ -61,7 +61,12 @@ def has_control_chars(text: str, *, multiline: bool) -> bool:
 
 
 def check_text(
-    field: str, text: str, *, max_chars: int, required: bool, multiline: bool
+    field: str,
+    text: str,
+    *,
+    max_chars: int,
+    required: bool,
+    multiline: bool = False,
 ) -> list[FieldError]:
     if not text:
         return [FieldError(field, ErrorCode.REQUIRED)] if required else []

@@ -187,6 +187,7 @@ class ServerStore(Protocol):
         self, user_id: str, residents: Iterable[str], *, since: datetime
     ) -> list[str]: ...
     def max_seq(self) -> int: ...
+    def bodies(self, kind: str) -> list[str]: ...
     def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
     def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
     def close(self) -> None: ...
@@ -543,6 +544,18 @@ class SqliteServerStore:
                 [json.dumps(sorted(residents)), user_id, format_datetime(since)],
             ).fetchall()
         return [r[0] for r in rows]
+
+    def bodies(self, kind: str) -> list[str]:
+        """Every live record of one kind, oldest change first."""
+        with self._lock:
+            return [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT body FROM records WHERE kind = ? AND deleted = 0"
+                    " ORDER BY seq",
+                    [kind],
+                ).fetchall()
+            ]
 
     def max_seq(self) -> int:
         with self._lock:

@@ -180,6 +180,13 @@ def to_wire(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def change_from_row(kind: str, row: dict[str, Any]) -> Change:
+    """A store row as a change, without the round trip through JSON."""
+    wire = to_wire(kind, row)
+    del wire["kind"]
+    return Change(kind, wire)
+
+
 def to_row(change: Change) -> dict[str, Any]:
     """A wire change as a device-store row (booleans as 0/1)."""
     fields = _TYPES[change.kind]

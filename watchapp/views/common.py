@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Protocol
 
 import flet as ft
 
+from watchapp.domain.model import Role
 from watchapp.domain.validation import ErrorCode, FieldError
-from watchapp.state import AppState
+from watchapp.state import AppState, SyncState
 from watchapp.strings import Strings
 
 # Sizes for the oldest user: body text never under 18, touch targets over 48.
@@ -27,7 +28,7 @@ MUTED_COLOR = "#3C4043"
 
 
 class Shell(Protocol):
-    """Navigation and passing messages, provided by app.py (or a test)."""
+    """Navigation and messages, provided by app.py (or a test)."""
 
     def go(self, route: str) -> None: ...
 
@@ -42,8 +43,11 @@ def text(
     return ft.Text(value, size=size, key=key, **kw)  # type: ignore[arg-type]
 
 
-def status_line(state: AppState, s: Strings) -> ft.Container:
-    """What is waiting to be sent and when we last synced, on every screen."""
+def status_line(state: AppState, s: Strings, shell: Shell) -> ft.Container:
+    """What waits to be sent, the last sync, and a button to send now.
+
+    Offline is normal: it is said calmly, never as an error.
+    """
     status = state.status()
     pending = (
         s.status_pending.format(n=status.pending)
@@ -57,13 +61,45 @@ def status_line(state: AppState, s: Strings) -> ft.Container:
         if status.last_sync_at
         else s.status_never_synced
     )
-    return ft.Container(
-        content=text(
+    lines: list[ft.Control] = [
+        text(
             s.status_line.format(pending=pending, synced=synced),
             size=SMALL,
             key="status",
             color=CALM_COLOR,
-        ),
+        )
+    ]
+    if status.last_outcome is SyncState.OFFLINE and status.pending:
+        lines.append(text(s.status_offline, size=SMALL, color=CALM_COLOR))
+    if status.rejected:
+        lines.append(
+            text(
+                s.status_rejected.format(n=status.rejected),
+                size=SMALL,
+                color=OVERDUE_COLOR,
+                key="status_rejected",
+            )
+        )
+    enrolled = state.is_enrolled()
+    if not enrolled and state.profile() is not None:
+        lines.append(text(s.status_not_enrolled, size=SMALL, color=MUTED_COLOR))
+
+    async def sync_now() -> None:
+        outcome = await state.sync_now()
+        shell.toast(s.sync_results[outcome.state])
+
+    row: list[ft.Control] = [ft.Column(lines, spacing=2, expand=True)]
+    if enrolled:
+        row.append(
+            ft.Button(
+                content=ft.Text(s.sync_now, size=SMALL),
+                key="sync_now",
+                height=48,
+                on_click=sync_now,
+            )
+        )
+    return ft.Container(
+        content=ft.Row(row, vertical_alignment=ft.CrossAxisAlignment.CENTER),
         bgcolor="#E8F0FE",
         padding=ft.Padding.symmetric(horizontal=12, vertical=8),
         border_radius=8,
@@ -78,7 +114,7 @@ def error_message(s: Strings, error: FieldError) -> str:
 
 def big_button(
     label: str,
-    on_click: Callable[[], None],
+    on_click: Callable[[], None] | Callable[[], Awaitable[None]],
     *,
     key: str,
     primary: bool = False,
@@ -143,19 +179,34 @@ class Choices:
             )
 
 
-def nav_bar(s: Strings, selected: int, shell: Shell) -> ft.NavigationBar:
-    routes = ("/", "/history", "/profile")
+def nav_bar(s: Strings, route: str, shell: Shell, state: AppState) -> ft.NavigationBar:
+    """The three tabs; coordinators see their districts' visits instead of a round."""
+    coordinating = state.role() in (Role.COORDINATOR, Role.ADMIN)
+    first = (
+        ("/district", ft.Icons.MAP, s.nav_district)
+        if coordinating
+        else (
+            "/",
+            ft.Icons.CHECKLIST,
+            s.nav_round,
+        )
+    )
+    tabs = [
+        first,
+        ("/history", ft.Icons.HISTORY, s.nav_history),
+        ("/profile", ft.Icons.PERSON, s.nav_profile),
+    ]
+    routes = [t[0] for t in tabs]
 
     def change(e: ft.Event[ft.NavigationBar]) -> None:
         shell.go(routes[e.control.selected_index])
 
     return ft.NavigationBar(
         key="nav",
-        selected_index=selected,
+        selected_index=routes.index(route) if route in routes else 0,
         on_change=change,
         destinations=[
-            ft.NavigationBarDestination(icon=ft.Icons.CHECKLIST, label=s.nav_round),
-            ft.NavigationBarDestination(icon=ft.Icons.HISTORY, label=s.nav_history),
-            ft.NavigationBarDestination(icon=ft.Icons.PERSON, label=s.nav_profile),
+            ft.NavigationBarDestination(icon=icon, label=label)
+            for _, icon, label in tabs
         ],
     )

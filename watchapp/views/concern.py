@@ -34,7 +34,7 @@ def concern_view(
             route=f"/resident/{resident_id}/concern",
             padding=16,
             controls=[
-                status_line(state, s),
+                status_line(state, s, shell),
                 text(s.resident_unknown, key="error"),
                 back,
             ],
@@ -108,7 +108,7 @@ def concern_view(
         padding=16,
         spacing=GAP,
         controls=[
-            status_line(state, s),
+            status_line(state, s, shell),
             text(
                 s.concern_heading.format(name=r.name),
                 size=TITLE,

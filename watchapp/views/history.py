@@ -6,9 +6,12 @@ import flet as ft
 
 from watchapp.state import AppState, NotEnrolled
 from watchapp.strings import Strings
+from watchapp.sync.protocol import Reason
 from watchapp.views.common import (
     GAP,
+    LARGE,
     MUTED_COLOR,
+    OVERDUE_COLOR,
     SMALL,
     TITLE,
     Shell,
@@ -55,15 +58,35 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
         )
         for e in entries
     ] or [text(s.history_empty, key="history_empty")]
+    refused: list[ft.Control] = []
+    rejected = state.rejected()
+    if rejected:
+        refused.append(text(s.rejected_title, size=LARGE, weight=ft.FontWeight.BOLD))
+        refused += [
+            text(
+                s.rejected_line.format(
+                    when=s.moment(r.visited_at, today=today) if r.visited_at else "",
+                    name=r.resident_name,
+                    reason=s.reasons[Reason(r.reason)]
+                    if r.reason in Reason._value2member_map_
+                    else r.reason,
+                ),
+                size=SMALL,
+                color=OVERDUE_COLOR,
+                key=f"rejected:{r.record_id}",
+            )
+            for r in rejected
+        ]
     return ft.View(
         route="/history",
         scroll=ft.ScrollMode.AUTO,
         padding=16,
         spacing=GAP,
-        navigation_bar=nav_bar(s, 1, shell),
+        navigation_bar=nav_bar(s, "/history", shell, state),
         controls=[
             text(s.history_title, size=TITLE, weight=ft.FontWeight.BOLD),
-            status_line(state, s),
+            status_line(state, s, shell),
+            *refused,
             ft.Column(rows, spacing=0, key="history"),
         ],
     )

@@ -1,19 +1,20 @@
 """First run and settings: the volunteer's name, the server and the invitation code.
 
-Enrolment with the server arrives with the sync issue; until then the address
-and the code are kept on the device.
+With a code, saving enrols the device with the council and fetches the
+residents; without one, the name is kept on the device alone.
 """
 
 from __future__ import annotations
 
 import flet as ft
 
-from watchapp.state import AppState, InvalidInput
+from watchapp.state import AppState, EnrolmentFailed, InvalidInput
 from watchapp.strings import Strings
 from watchapp.views.common import (
     BODY,
     GAP,
     MUTED_COLOR,
+    OVERDUE_COLOR,
     TITLE,
     Shell,
     big_button,
@@ -24,16 +25,21 @@ from watchapp.views.common import (
 )
 
 
-def profile_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
+def profile_view(
+    state: AppState, s: Strings, shell: Shell, server_url_hint: str = ""
+) -> ft.View:
     profile = state.profile()
     first_run = profile is None
+    status = state.status()
 
     def field(key: str, label: str, value: str) -> ft.TextField:
         return ft.TextField(key=key, label=label, value=value, text_size=BODY)
 
     name = field("name", s.profile_name, profile.name if profile else "")
     server_url = field(
-        "server_url", s.profile_server_url, profile.server_url if profile else ""
+        "server_url",
+        s.profile_server_url,
+        (profile.server_url if profile else "") or server_url_hint,
     )
     server_url.keyboard_type = ft.KeyboardType.URL
     invite_code = field(
@@ -41,16 +47,25 @@ def profile_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     )
     fields = {"name": name, "server_url": server_url, "invite_code": invite_code}
 
-    def save() -> None:
+    async def save() -> None:
         for f in fields.values():
             f.error = None
         try:
-            state.save_profile(name.value, server_url.value, invite_code.value)
+            if invite_code.value.strip():
+                await state.enrol(name.value, server_url.value, invite_code.value)
+                message = s.profile_enrolled
+            else:
+                state.save_profile(name.value, server_url.value, "")
+                message = s.profile_saved
         except InvalidInput as exc:
             for e in exc.errors:
                 fields[e.field].error = error_message(s, e)
             return
-        shell.toast(s.profile_saved)
+        except EnrolmentFailed as exc:
+            invite_code.error = s.enrol_errors[exc.reason]
+            return
+        invite_code.value = ""
+        shell.toast(message)
         shell.go("/")
 
     return ft.View(
@@ -58,10 +73,15 @@ def profile_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
         scroll=ft.ScrollMode.AUTO,
         padding=16,
         spacing=GAP,
-        navigation_bar=None if first_run else nav_bar(s, 2, shell),
+        navigation_bar=None if first_run else nav_bar(s, "/profile", shell, state),
         controls=[
             text(s.profile_title, size=TITLE, weight=ft.FontWeight.BOLD),
-            *([] if first_run else [status_line(state, s)]),
+            *([] if first_run else [status_line(state, s, shell)]),
+            *(
+                [text(s.revoked_notice, color=OVERDUE_COLOR, key="notice")]
+                if status.notice == "revoked"
+                else []
+            ),
             text(s.profile_intro, color=MUTED_COLOR),
             name,
             server_url,

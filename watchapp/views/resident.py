@@ -86,7 +86,7 @@ def resident_view(
             route=f"/resident/{resident_id}",
             padding=16,
             controls=[
-                status_line(state, s),
+                status_line(state, s, shell),
                 text(s.resident_unknown, key="error"),
                 back,
             ],
@@ -174,7 +174,7 @@ def resident_view(
         padding=16,
         spacing=GAP,
         controls=[
-            status_line(state, s),
+            status_line(state, s, shell),
             *header,
             text(s.visit_time, size=BODY, color=MUTED_COLOR),
             times.control,

@@ -91,13 +91,20 @@ def round_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     items = state.round()
     rows: list[ft.Control] = [round_row(i, s, shell) for i in items]
     if not rows:
-        rows = [text(s.round_empty, key="round_empty")]
+        notice = state.status().notice == "revoked"
+        rows = [
+            text(
+                s.revoked_notice if notice else s.round_empty,
+                key="round_empty",
+                color=OVERDUE_COLOR if notice else None,
+            )
+        ]
     return ft.View(
         route="/",
         scroll=ft.ScrollMode.AUTO,
         padding=16,
         spacing=GAP,
-        navigation_bar=nav_bar(s, 0, shell),
+        navigation_bar=nav_bar(s, "/", shell, state),
         controls=[
             ft.Row(
                 [
@@ -106,7 +113,7 @@ def round_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
                 ],
                 alignment=ft.MainAxisAlignment.SPACE_BETWEEN,
             ),
-            status_line(state, s),
+            status_line(state, s, shell),
             ft.Column(rows, spacing=GAP, key="round"),
         ],
     )

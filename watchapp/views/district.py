@@ -1,0 +1,65 @@
+"""For coordinators: the latest visits arriving from their districts."""
+
+from __future__ import annotations
+
+import flet as ft
+
+from watchapp.state import AppState
+from watchapp.strings import Strings
+from watchapp.views.common import (
+    GAP,
+    MUTED_COLOR,
+    SMALL,
+    TITLE,
+    Shell,
+    nav_bar,
+    status_line,
+    text,
+)
+
+
+def district_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
+    today = state.today()
+    rows: list[ft.Control] = [
+        ft.Container(
+            key=f"visit:{e.visit.id}",
+            padding=ft.Padding.symmetric(horizontal=12, vertical=10),
+            border=ft.Border.only(bottom=ft.BorderSide(1, "#DADCE0")),
+            content=ft.Column(
+                spacing=2,
+                controls=[
+                    text(
+                        s.district_line.format(
+                            name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
+                        )
+                    ),
+                    text(
+                        s.district_detail.format(
+                            when=s.moment(e.visit.visited_at, today=today),
+                            volunteer=e.volunteer_name,
+                        ),
+                        size=SMALL,
+                        color=MUTED_COLOR,
+                    ),
+                    *(
+                        [text(e.visit.note, size=SMALL, color=MUTED_COLOR)]
+                        if e.visit.note
+                        else []
+                    ),
+                ],
+            ),
+        )
+        for e in state.district_visits()
+    ] or [text(s.district_empty, key="district_empty")]
+    return ft.View(
+        route="/district",
+        scroll=ft.ScrollMode.AUTO,
+        padding=16,
+        spacing=GAP,
+        navigation_bar=nav_bar(s, "/district", shell, state),
+        controls=[
+            text(s.district_title, size=TITLE, weight=ft.FontWeight.BOLD),
+            status_line(state, s, shell),
+            ft.Column(rows, spacing=0, key="district"),
+        ],
+    )
