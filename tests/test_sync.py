@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.support import Council, assignment_record, enrol_device, visible
+from tests.support import (
+    BASE_URL,
+    T0,
+    Council,
+    assignment_record,
+    enrol_device,
+    visible,
+)
 from watchapp import store
-from watchapp.state import SyncState
+from watchapp.state import AppState, EnrolmentFailed, SyncOutcome, SyncState
+
+T0_MS = int(T0.timestamp() * 1000)
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +34,9 @@ def council(tmp_path: Path) -> Council:
     return Council(tmp_path / "server.sqlite")
 
 
-async def test_a_visit_reaches_the_coordinator(council: Council, tmp_path: Path) -> None:
+async def test_a_visit_reaches_the_coordinator(
+    council: Council, tmp_path: Path
+) -> None:
     phone = await enrol_device(council, tmp_path, "vol1")
     office = await enrol_device(council, tmp_path, "coord1")
     assert sorted(r.resident.id for r in phone.state.round()) == ["r1", "r2"]
@@ -35,3 +48,135 @@ async def test_a_visit_reaches_the_coordinator(council: Council, tmp_path: Path)
     assert phone.state.status().pending == 0
     await office.state.sync_now()
     assert office.db.table("visits").get(visit.id)["note"] == "all fine"
+
+
+async def test_a_new_assignment_brings_the_resident_and_recent_history(
+    council: Council, tmp_path: Path
+) -> None:
+    office = await enrol_device(council, tmp_path, "coord1")
+    colleague = await enrol_device(council, tmp_path, "vol2")
+    old = colleague.visit("r3", at=council.clock.now - timedelta(days=20))
+    await colleague.state.sync_now()
+    phone = await enrol_device(council, tmp_path, "vol1")
+    assert "r3" not in visible(phone.db, "residents")
+    # Far older than the phone's cursor, the resident and its visits arrive.
+    council.write(assignment_record("r3", "vol1"))
+    await phone.state.sync_now()
+    assert "r3" in {i.resident.id for i in phone.state.round()}
+    assert old.id in visible(phone.db, "visits")
+    assert office.state.is_enrolled()
+
+
+async def test_a_removed_assignment_is_purged_from_the_phone(
+    council: Council, tmp_path: Path
+) -> None:
+    phone = await enrol_device(council, tmp_path, "vol1")
+    seen = phone.visit("r2")
+    await phone.state.sync_now()
+    council.write(assignment_record("r2", "vol1", active=False))
+    outcome = await phone.state.sync_now()
+    assert outcome.report is not None and outcome.report.purged == 1
+    assert "r2" not in visible(phone.db, "residents")
+    assert seen.id not in visible(phone.db, "visits")
+    assert [i.resident.id for i in phone.state.round()] == ["r1"]
+
+
+async def test_unsent_visits_survive_losing_the_resident(
+    council: Council, tmp_path: Path
+) -> None:
+    phone = await enrol_device(council, tmp_path, "vol1")
+    council.write(assignment_record("r2", "vol1", active=False))
+    late = phone.visit("r2", note="visited before I heard")
+    await phone.state.sync_now()
+    # The council refused it (no longer assigned); it stays, with the reason.
+    assert [(r.record_id, r.reason) for r in phone.state.rejected()] == [
+        (late.id, "out_of_scope")
+    ]
+    assert phone.state.status().pending == 1
+    assert late.id in visible(phone.db, "visits")
+
+
+async def test_a_revoked_device_wipes_personal_data_and_says_why(
+    council: Council, tmp_path: Path
+) -> None:
+    phone = await enrol_device(council, tmp_path, "vol1")
+    phone.visit("r1")
+    device_id = store.device(phone.db).device_id
+    assert council.store.revoke_device(device_id, now=council.clock.now)
+    outcome = await phone.state.sync_now()
+    assert outcome.state is SyncState.REVOKED
+    for kind in ("residents", "visits", "assignments", "users"):
+        assert visible(phone.db, kind) == {}, kind
+    status = phone.state.status()
+    assert (status.pending, status.notice) == (0, "revoked")
+    assert not phone.state.is_enrolled()
+    assert await phone.state.sync_now() == SyncOutcome(SyncState.NOT_ENROLLED)
+
+
+async def test_offline_is_calm_and_nothing_is_lost(
+    council: Council, tmp_path: Path
+) -> None:
+    phone = await enrol_device(council, tmp_path, "vol1")
+    visit = phone.visit("r1")
+
+    class Offline(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("no signal", request=request)
+
+    phone.state._connect = lambda url, token: council.client(token, Offline())
+    outcome = await phone.state.sync_now()
+    assert outcome.state is SyncState.OFFLINE
+    assert phone.state.status().pending == 1
+    assert phone.state.status().last_outcome is SyncState.OFFLINE
+    phone.state._connect = lambda url, token: council.client(token)
+    assert (await phone.state.sync_now()).state is SyncState.OK
+    assert council.store.stored([("visits", visit.id)])
+
+
+@pytest.mark.parametrize(
+    ("setup", "reason"),
+    [
+        ("used", "invitation_used"),
+        ("expired", "invitation_expired"),
+        ("bad", "invitation_unknown"),
+    ],
+)
+async def test_enrolment_refusals_are_named(
+    council: Council, tmp_path: Path, setup: str, reason: str
+) -> None:
+    code = council.invite("vol1")
+    if setup == "used":
+        await enrol_device(council, tmp_path, "vol1")  # uses its own code
+        first = AppState(
+            store.open_db(tmp_path / "first.sqlite"),
+            connect=lambda url, token: council.client(token),
+        )
+        await first.enrol("Hanako", BASE_URL, code)
+    elif setup == "expired":
+        council.clock.advance(73 * 3600)
+    else:
+        code = "NOTACODE22"
+    phone = AppState(
+        store.open_db(tmp_path / "phone.sqlite"),
+        connect=lambda url, token: council.client(token),
+    )
+    with pytest.raises(EnrolmentFailed) as refused:
+        await phone.enrol("Hanako", BASE_URL, code)
+    assert refused.value.reason == reason
+    assert not phone.is_enrolled()
+
+
+async def test_the_same_record_edited_on_two_phones_converges(
+    council: Council, tmp_path: Path
+) -> None:
+    """Last writer wins by HLC, the same on both devices and the server."""
+    a = await enrol_device(council, tmp_path, "coord1")
+    b = await enrol_device(council, tmp_path, "coord1")
+    row = dict(a.db.table("residents").get("r1"))
+    store.write(a.db, "residents", {**row, "address": "from a"}, now_ms=T0_MS + 1000)
+    store.write(b.db, "residents", {**row, "address": "from b"}, now_ms=T0_MS + 2000)
+    for device in (a, b, a, b):
+        assert (await device.state.sync_now()).state is SyncState.OK
+    assert a.db.table("residents").get("r1")["address"] == "from b"
+    assert b.db.table("residents").get("r1")["address"] == "from b"
+    assert visible(a.db, "residents") == visible(b.db, "residents")

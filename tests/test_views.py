@@ -14,10 +14,11 @@ import flet as ft
 import pytest
 
 from tests.conftest import NOW, Round
+from tests.support import BASE_URL, Council, assignment_record, fast_retry
 from watchapp import store
 from watchapp.app import views_for
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
-from watchapp.state import AppState
+from watchapp.state import AppState, SyncState
 from watchapp.strings import JA
 from watchapp.views.common import SMALL, TOUCH
 from watchapp.views.concern import concern_view
@@ -283,3 +284,90 @@ def test_every_screen_uses_big_text_and_big_targets(
             if isinstance(c, ft.TextField):
                 assert c.text_size is not None and c.text_size >= SMALL
     assert TOUCH >= 48
+
+
+@pytest.fixture
+def council(tmp_path: Path) -> Council:
+    return Council(tmp_path / "council.sqlite")
+
+
+def fresh_state(council: Council, path: Path) -> AppState:
+    return AppState(
+        store.open_db(path),
+        connect=lambda url, token: council.client(token),
+        retry=fast_retry,
+        clock=council.clock,
+    )
+
+
+def test_first_run_enrols_with_the_code_and_lands_on_the_round(
+    council: Council, tmp_path: Path, shell: FakeShell
+) -> None:
+    state = fresh_state(council, tmp_path / "phone.sqlite")
+    [view] = views_for("/", state, JA, shell, BASE_URL)
+    assert find(view, "server_url", ft.TextField).value == BASE_URL
+    find(view, "name", ft.TextField).value = "Hanako"
+    find(view, "invite_code", ft.TextField).value = "wrong-code"
+    click(find(view, "save", ft.Button))
+    assert (
+        find(view, "invite_code", ft.TextField).error
+        == JA.enrol_errors["invitation_unknown"]
+    )
+    code = council.invite("vol1")
+    find(view, "invite_code", ft.TextField).value = f"{code[:5]}-{code[5:].lower()}"
+    click(find(view, "save", ft.Button))
+    assert shell.toasts[-1][0] == "登録しました。担当の方の情報を受け取りました"
+    [round_screen] = views_for("/", state, JA, shell)
+    rows = find(round_screen, "round", ft.Column).controls
+    assert [r.key for r in rows] == ["resident:r1", "resident:r2"]
+
+
+def test_send_now_and_the_status_line(
+    council: Council, tmp_path: Path, shell: FakeShell
+) -> None:
+    state = fresh_state(council, tmp_path / "phone.sqlite")
+    asyncio.run(state.enrol("Hanako", BASE_URL, council.invite("vol1")))
+    state.record_visit("r1", Outcome.MET_WELL)
+    view = round_view(state, JA, shell)
+    assert find(view, "status", ft.Text).value.startswith("端末に保存済み・未送信 1件")
+    click(find(view, "sync_now", ft.Button))
+    assert shell.toasts[-1][0] == JA.sync_results[SyncState.OK]
+    again = round_view(state, JA, shell)
+    assert find(again, "status", ft.Text).value.startswith(
+        "未送信はありません ・ 最終同期"
+    )
+
+
+def test_refused_records_are_listed_in_japanese(
+    council: Council, tmp_path: Path, shell: FakeShell
+) -> None:
+    state = fresh_state(council, tmp_path / "phone.sqlite")
+    asyncio.run(state.enrol("Hanako", BASE_URL, council.invite("vol1")))
+    council.write(assignment_record("r2", "vol1", active=False))
+    visit = state.record_visit("r2", Outcome.MET_WELL)
+    asyncio.run(state.sync_now())
+    view = history_view(state, JA, shell)
+    line = find(view, f"rejected:{visit.id}", ft.Text).value
+    assert line.endswith(
+        "Resident r2さん：担当ではない方の記録です。担当者に確認してください"
+    )
+    status = find(round_view(state, JA, shell), "status_rejected", ft.Text)
+    assert status.value == "送れなかった記録 1件（わたしの記録で確認できます）"
+
+
+def test_a_coordinator_sees_visits_from_the_district(
+    council: Council, tmp_path: Path, shell: FakeShell
+) -> None:
+    phone = fresh_state(council, tmp_path / "phone.sqlite")
+    asyncio.run(phone.enrol("Hanako", BASE_URL, council.invite("vol1")))
+    visit = phone.record_visit("r1", Outcome.PHONE, note="sounded cheerful")
+    asyncio.run(phone.sync_now())
+    office = fresh_state(council, tmp_path / "office.sqlite")
+    asyncio.run(office.enrol("Kato", BASE_URL, council.invite("coord1")))
+    [view] = views_for("/", office, JA, shell)
+    assert view.route == "/district"
+    assert texts(find(view, f"visit:{visit.id}", ft.Container)) == [
+        "Resident r1さん　電話で確認した",
+        "今日 10:00 ・ User vol1",
+        "sounded cheerful",
+    ]

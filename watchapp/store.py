@@ -617,12 +617,18 @@ _PURGE = {
 
 
 def _purge(db: Database, by: str, ids: list[str]) -> None:
-    """Drop personal data that left this device's scope, except unsent writes."""
+    """Drop personal data that left this device's scope, except unsent writes
+    and the residents they are about (so the user can still tell whose)."""
     marks = ", ".join("?" for _ in ids)
     for kind, column in _PURGE[by].items():
+        keep = "SELECT record_id FROM outbox WHERE kind = ?"
+        if kind == "residents":
+            keep += (
+                " UNION SELECT resident_id FROM visits WHERE id IN"
+                " (SELECT record_id FROM outbox WHERE kind = 'visits')"
+            )
         db.execute(
-            f"DELETE FROM [{kind}] WHERE {column} IN ({marks}) AND id NOT IN"
-            f" (SELECT record_id FROM outbox WHERE kind = ?)",
+            f"DELETE FROM [{kind}] WHERE {column} IN ({marks}) AND id NOT IN ({keep})",
             [*ids, kind],
         )
 
