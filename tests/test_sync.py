@@ -14,12 +14,15 @@ from tests.support import (
     Council,
     assignment_record,
     enrol_device,
+    resident_record,
     visible,
 )
 from watchapp import store
+from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.state import AppState, EnrolmentFailed, SyncOutcome, SyncState
 
 T0_MS = int(T0.timestamp() * 1000)
+CONCERN = Concern(ConcernCategory.HEALTH, Urgency.NORMAL)
 
 pytestmark = pytest.mark.anyio
 
@@ -180,3 +183,33 @@ async def test_the_same_record_edited_on_two_phones_converges(
     assert a.db.table("residents").get("r1")["address"] == "from b"
     assert b.db.table("residents").get("r1")["address"] == "from b"
     assert visible(a.db, "residents") == visible(b.db, "residents")
+
+
+@pytest.mark.parametrize("consent", [True, False])
+async def test_without_consent_others_notes_stay_on_the_server(
+    council: Council, tmp_path: Path, consent: bool
+) -> None:
+    council.write({**resident_record("r1"), "consent": consent})
+    office = await enrol_device(council, tmp_path, "coord1")
+    theirs = office.state.record_visit(
+        "r1", Outcome.MET_CONCERN, concern=CONCERN, note="private matter"
+    )
+    await office.state.sync_now()
+    phone = await enrol_device(council, tmp_path, "vol1")  # backfill
+    mine = phone.visit("r1", note="my own note")
+    await phone.state.sync_now()
+    theirs_again = office.state.record_visit("r1", Outcome.PHONE, note="second")
+    await office.state.sync_now()
+    await phone.state.sync_now()  # regular stream
+    notes = {v.id: v.note for v in store.resident_visits(phone.db, "r1", limit=10)}
+    expected = "private matter" if consent else ""
+    assert notes == {
+        theirs.id: expected,
+        theirs_again.id: "second" if consent else "",
+        mine.id: "my own note",
+    }
+    # the visits themselves (dates, outcomes) still arrive: the round stays right
+    assert {i.resident.id: i.last_outcome for i in phone.state.round()}["r1"] in (
+        Outcome.PHONE,
+        Outcome.MET_WELL,
+    )

@@ -187,6 +187,7 @@ class ServerStore(Protocol):
         self, user_id: str, residents: Iterable[str], *, since: datetime
     ) -> list[str]: ...
     def max_seq(self) -> int: ...
+    def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...
     def bodies(self, kind: str) -> list[str]: ...
     def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
     def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
@@ -544,6 +545,19 @@ class SqliteServerStore:
                 [json.dumps(sorted(residents)), user_id, format_datetime(since)],
             ).fetchall()
         return [r[0] for r in rows]
+
+    def without_consent(self, residents: Iterable[str]) -> frozenset[str]:
+        """Which of these residents have not consented to sharing (honnin doui)."""
+        with self._lock:
+            return frozenset(
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM records WHERE kind = 'residents'"
+                    " AND id IN (SELECT value FROM json_each(?))"
+                    " AND json_extract(body, '$.consent') = 0",
+                    [json.dumps(sorted(residents))],
+                ).fetchall()
+            )
 
     def bodies(self, kind: str) -> list[str]:
         """Every live record of one kind, oldest change first."""

@@ -185,6 +185,8 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
     if current != held or not snap:
         snap = store.save_scope_snapshot(device.device_id, current)
     bodies, last = store.changes_after(scope, seq, limit)
+    if rules.is_field_worker(account):
+        bodies = _least_data(bodies, account.user_id, store.without_consent(current))
     more = len(bodies) >= limit
     return _page(bodies, Cursor(last, snap), more, purge)
 
@@ -209,12 +211,37 @@ def _backfill(
     for resident in gained:
         if taken and len(bodies) >= limit:
             break
-        bodies += store.history(device.account.user_id, [resident], since=since)
+        history = store.history(device.account.user_id, [resident], since=since)
+        withheld = store.without_consent([resident])
+        bodies += _least_data(history, device.account.user_id, withheld)
         taken.append(resident)
     members = (held - set(lost)) | set(taken)
     snap = store.save_scope_snapshot(device.device_id, frozenset(members))
     next_seq = top if first_sync else seq
     return _page(bodies, Cursor(next_seq, snap), True, purge)
+
+
+def _least_data(bodies: list[str], user_id: str, withheld: frozenset[str]) -> list[str]:
+    """What a volunteer's phone gets of residents who did not consent.
+
+    Without consent (honnin doui) only what is needed to visit leaves the
+    server: the resident's name, address and rhythm, and the dates and
+    outcomes of visits, but not other people's notes about them.
+    """
+    if not withheld:
+        return bodies
+    out = []
+    for body in bodies:
+        if body.startswith(_NOTED):
+            record = json.loads(body)
+            if record["resident_id"] in withheld and record.get("user_id") != user_id:
+                record["note"] = ""
+                body = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        out.append(body)
+    return out
+
+
+_NOTED = ('{"kind":"visits"', '{"kind":"concern_updates"')
 
 
 def _page(
