@@ -105,6 +105,7 @@ def concern_view(
     return ft.View(
         route=f"/resident/{r.id}/concern",
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         padding=16,
         spacing=GAP,
         controls=[

@@ -71,6 +71,7 @@ def profile_view(
     return ft.View(
         route="/profile",
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         padding=16,
         spacing=GAP,
         navigation_bar=None if first_run else nav_bar(s, "/profile", shell, state),
