@@ -51,13 +51,13 @@ def check_write(
     stored: Stored | None,
     resident: Stored | None,
     my_residents: frozenset[str],
+    stored_role: Role | None = None,
 ) -> Rejection | None:
-    """May this device write this change? ``resident`` is the record it is about."""
+    """May this device write this change? ``resident`` is the record it is about;
+    ``stored_role`` the role a users change would overwrite."""
     r = change.record
     if r["origin"] != device_id:
         return _reject("origin", Reason.NOT_YOUR_DEVICE, "origin is another device")
-    if stored is not None and stored.kind != change.kind:
-        return _reject("kind", Reason.BAD_VALUE, "kind of a record can't change")
 
     if account.role is Role.ADMIN:
         pass
@@ -66,8 +66,13 @@ def check_write(
             return _reject(
                 "kind", Reason.FORBIDDEN, f"coordinators can't write {change.kind}"
             )
-        if change.kind == "users" and r["role"] in (Role.ADMIN, Role.COORDINATOR):
-            return _reject("role", Reason.FORBIDDEN, "only an admin grants this role")
+        if change.kind == "users" and (
+            r["role"] in (Role.ADMIN, Role.COORDINATOR)
+            or stored_role in (Role.ADMIN, Role.COORDINATOR)
+        ):
+            return _reject(
+                "role", Reason.FORBIDDEN, "only an admin grants or changes this role"
+            )
         for district in {r["district_id"], stored.district_id if stored else None} - {
             None
         }:

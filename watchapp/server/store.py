@@ -389,13 +389,24 @@ class SqliteServerStore:
                 return None
             row = rows[0]
             account = self.account(row["user_id"])
+            revoked = row["revoked_at"] is not None
             if account is None:
-                return None
+                # The user was deleted: their devices are revoked, and must be
+                # told so, to wipe the personal data they hold.
+                gone = list(
+                    self.db.query(
+                        "SELECT * FROM records WHERE kind = 'users' AND id = ?",
+                        [row["user_id"]],
+                    )
+                )
+                if not gone:
+                    return None
+                account, revoked = self._account(gone[0]), True
             return DeviceAuth(
                 device_id=row["device_id"],
                 name=row["name"],
                 account=account,
-                revoked=row["revoked_at"] is not None,
+                revoked=revoked,
             )
 
     def device_ids(self, user_id: str) -> list[str]:
@@ -466,7 +477,13 @@ class SqliteServerStore:
             rows = [_row(c.kind, c.record, first + i) for i, c in enumerate(changes)]
             before = self.db.conn.total_changes
             self.db.conn.executemany(_UPSERT, rows)
-            return self.db.conn.total_changes - before
+            written = self.db.conn.total_changes - before
+            # HLC receive: the server's own later writes stamp after these.
+            self.db.execute(
+                "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
+                [max(c.record["hlc"] for c in changes)],
+            )
+            return written
 
     def write_server_records(
         self, changes: Sequence[dict[str, Any]], *, now: datetime

@@ -11,6 +11,7 @@ same cursor and gets the same answer.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,6 +70,8 @@ PUSH_SCHEMA = {
     },
 }
 _ALL = "*"
+# ASCII digits only (str.isdigit takes "²"), and below 2**63 for SQLite.
+_CURSOR = re.compile(r"v1\.([0-9]{1,18})\.([0-9]{1,18})")
 
 
 @dataclass(frozen=True)
@@ -83,14 +86,10 @@ class Cursor:
     def parse(cls, text: str) -> Cursor:
         if not text:
             return cls(0, 0)
-        parts = text.split(".")
-        if (
-            len(parts) != 3
-            or parts[0] != "v1"
-            or not all(p.isdigit() for p in parts[1:])
-        ):
+        match = _CURSOR.fullmatch(text)
+        if match is None:
             raise ApiError(400, "bad_cursor", "malformed cursor", field="cursor")
-        return cls(int(parts[1]), int(parts[2]))
+        return cls(int(match[1]), int(match[2]))
 
 
 def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
@@ -108,6 +107,11 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
         if rules.is_field_worker(account)
         else frozenset()
     )
+    roles = {
+        c.id: a.role
+        for c in ok
+        if c.kind == "users" and (a := ctx.store.account(c.id)) is not None
+    }
     accepted: list[Change] = []
     rejected: list[dict[str, Any]] = []
     for index, (item, result) in enumerate(zip(items, checked, strict=True)):
@@ -122,6 +126,7 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
                 if resident_id
                 else None,
                 my_residents=mine,
+                stored_role=roles.get(result.id) if result.kind == "users" else None,
             )
             if problem is None:
                 accepted.append(result)
@@ -207,6 +212,11 @@ def _backfill(
     top = store.max_seq()  # before reading: later writes arrive by seq
     since: datetime = ctx.clock() - ctx.recent_history
     bodies: list[str] = []
+    if first_sync:
+        # Their own user, group and district are stored before ``top``, where
+        # the cursor below starts: they come with the first page.
+        frame = rules.scope_of(device.account, frozenset())
+        bodies, _ = store.changes_after(frame, 0, max(top, 1))
     taken: list[str] = []
     for resident in gained:
         if taken and len(bodies) >= limit:
@@ -215,6 +225,7 @@ def _backfill(
         withheld = store.without_consent([resident])
         bodies += _least_data(history, device.account.user_id, withheld)
         taken.append(resident)
+    bodies = list(dict.fromkeys(bodies))  # own assignments come twice
     members = (held - set(lost)) | set(taken)
     snap = store.save_scope_snapshot(device.device_id, frozenset(members))
     next_seq = top if first_sync else seq
