@@ -10,6 +10,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 from watchapp.domain.model import ConcernCategory, Outcome, Resident, Visit
 
@@ -116,6 +117,16 @@ def check_visit(
     return errors
 
 
+def _dialable(url: str) -> bool:
+    """A host, and a port that is a number: what the sync client can dial."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when it is not a port
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 def check_profile(name: str, server_url: str, invite_code: str) -> list[FieldError]:
     """The first-run profile: a name is needed; server and code may come later."""
     errors = check_text(
@@ -134,6 +145,7 @@ def check_profile(name: str, server_url: str, invite_code: str) -> list[FieldErr
         and (
             not server_url.startswith(("https://", "http://"))
             or any(ch.isspace() for ch in server_url)
+            or not _dialable(server_url)
         )
     ):
         url_errors.append(FieldError("server_url", ErrorCode.BAD_URL))

@@ -355,7 +355,21 @@ class SqliteServerStore:
                 raise InvitationProblem("unknown")
             invitation = rows[0]
             if invitation["used_at"]:
-                raise InvitationProblem("used")
+                if invitation["device_id"] != device_id or invitation[
+                    "expires_at"
+                ] <= format_datetime(now):
+                    raise InvitationProblem("used")
+                # The same device again: the answer to its first try was lost.
+                # It never saw that token, so it gets a fresh one.
+                renewed = self.db.execute(
+                    "UPDATE devices SET token_hash = ?, name = ? WHERE device_id = ?"
+                    " AND revoked_at IS NULL",
+                    [token_hash, device_name, device_id],
+                )
+                account = self.account(invitation["user_id"])
+                if renewed.rowcount != 1 or account is None:
+                    raise InvitationProblem("used")
+                return account
             if invitation["expires_at"] <= format_datetime(now):
                 raise InvitationProblem("expired")
             account = self.account(invitation["user_id"])

@@ -101,6 +101,8 @@ class CouncilClient:
             raise CouncilUnreachable(f"timed out: {exc}") from exc
         except httpx.TransportError as exc:
             raise CouncilUnreachable(str(exc) or type(exc).__name__) from exc
+        except httpx.HTTPError as exc:  # a garbled answer (bad gzip), redirects
+            raise ServerFailed(f"unusable answer from the server: {exc}", 502) from exc
         status = response.status_code
         if status < 400:
             return response
