@@ -135,14 +135,12 @@ class PageShell:
         self.server_url = server_url  # offered on the first-run screen
 
     def changed(self) -> None:
-        """The device changed (a sync finished): refresh what lists data.
+        """The device changed (a sync finished): refresh the lists.
 
-        Forms are left alone so nothing typed is lost.
+        Screens with choices or typing are left alone, so nothing chosen or
+        typed is lost (the visit time on a resident's page, say).
         """
-        route = urlsplit(self.page.route).path
-        if route in ("/", "/history") or (
-            route.startswith("/resident/") and not route.endswith("/concern")
-        ):
+        if urlsplit(self.page.route).path in ("/", "/history", "/district"):
             self.render()
 
     def go(self, route: str) -> None:

@@ -157,8 +157,13 @@ class Choices:
             )
             for value, label in options
         }
+        # Semantics tell a screen reader (and the browser tests) which is chosen.
+        self.marks = {
+            value: ft.Semantics(content=button, identifier=f"{key}:{value}")
+            for value, button in self.buttons.items()
+        }
         self.control = ft.Row(
-            list(self.buttons.values()), wrap=True, spacing=8, run_spacing=8, key=key
+            list(self.marks.values()), wrap=True, spacing=8, run_spacing=8, key=key
         )
         self._paint()
 
@@ -171,6 +176,7 @@ class Choices:
     def _paint(self) -> None:
         for value, button in self.buttons.items():
             chosen = value == self.value
+            self.marks[value].selected = chosen
             button.style = ft.ButtonStyle(
                 bgcolor=CALM_COLOR if chosen else "#FFFFFF",
                 color="#FFFFFF" if chosen else CALM_COLOR,

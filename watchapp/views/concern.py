@@ -48,6 +48,7 @@ def concern_view(
         min_lines=3,
         max_lines=8,
         text_size=BODY,
+        error_max_lines=3,
     )
 
     def category_changed(value: str) -> None:

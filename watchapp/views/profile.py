@@ -33,7 +33,9 @@ def profile_view(
     status = state.status()
 
     def field(key: str, label: str, value: str) -> ft.TextField:
-        return ft.TextField(key=key, label=label, value=value, text_size=BODY)
+        return ft.TextField(
+            key=key, label=label, value=value, text_size=BODY, error_max_lines=3
+        )
 
     name = field("name", s.profile_name, profile.name if profile else "")
     server_url = field(
