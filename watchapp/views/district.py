@@ -54,6 +54,7 @@ def district_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     return ft.View(
         route="/district",
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         padding=16,
         spacing=GAP,
         navigation_bar=nav_bar(s, "/district", shell, state),

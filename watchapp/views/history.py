@@ -80,6 +80,7 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     return ft.View(
         route="/history",
         scroll=ft.ScrollMode.AUTO,
+        horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
         padding=16,
         spacing=GAP,
         navigation_bar=nav_bar(s, "/history", shell, state),
