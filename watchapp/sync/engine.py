@@ -7,6 +7,7 @@ and pushing or pulling the same thing twice changes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,13 +18,15 @@ from sqlite_utils import Database
 
 from watchapp import store
 from watchapp.domain.schema import KINDS
-from watchapp.sync.client import CouncilClient, RetryPolicy
+from watchapp.sync.client import CouncilClient, PushBody, RetryPolicy, push_body
 from watchapp.sync.errors import DeviceRevoked
-from watchapp.sync.protocol import Change, columns, to_row, to_wire
+from watchapp.sync.protocol import columns, to_wire
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
 MAX_ROUNDS = 10_000  # a bound, far above any real backlog
+SEND_WINDOW = 0.001  # seconds a request gets to leave before the device works
+_COLUMNS = {kind: columns(kind) for kind in KINDS}
 
 
 @dataclass(frozen=True)
@@ -44,24 +47,55 @@ def _rows(changes: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {}
     for change in changes:
         kind = change.get("kind")
-        if kind not in KINDS:
+        if kind not in _COLUMNS:
             continue  # from a newer server: not for this app version
-        wanted = columns(kind)
-        record = {k: change.get(k) for k in wanted}
-        rows.setdefault(kind, []).append(to_row(Change(kind, record)))
+        # JSON booleans go into SQLite as 0/1 like to_row's ints: bool is an int.
+        rows.setdefault(kind, []).append({k: change.get(k) for k in _COLUMNS[kind]})
     return rows
+
+
+def _prepare(
+    db: Database, batch: int, after: str
+) -> tuple[list[store.Outgoing], PushBody | None]:
+    """The next batch after stamp ``after``, and its request body."""
+    outgoing = store.outbox_batch(db, batch, after=after)
+    if not outgoing:
+        return outgoing, None
+    return outgoing, push_body([to_wire(o.kind, o.row) for o in outgoing])
+
+
+async def _under_way(request: asyncio.Future[Any]) -> None:
+    """Give a request a moment to leave before this thread gets busy with the
+    database, so that the server works on it meanwhile. Only speed depends on
+    it: all database work stays on this thread, between awaits."""
+    await asyncio.wait({request}, timeout=SEND_WINDOW)
+
+
+def _drop(request: asyncio.Future[Any]) -> None:
+    """Stop a request if still running, and mark its outcome seen: an error
+    raised meanwhile supersedes it."""
+    request.cancel()
+    if request.done() and not request.cancelled():
+        request.exception()
 
 
 async def push(
     db: Database, client: CouncilClient, policy: RetryPolicy, *, batch: int
 ) -> tuple[int, int]:
+    """Batches go one at a time, in order, each settled when answered; the next
+    one is read and encoded while the server works on the last."""
     pushed = rejected = 0
+    outgoing, body = _prepare(db, batch, "")
     for _ in range(MAX_ROUNDS):
-        outgoing = store.outbox_batch(db, batch)
-        if not outgoing:
+        if body is None:
             break
-        wire = [to_wire(o.kind, o.row) for o in outgoing]
-        answer = await policy.run(partial(client.push, wire))
+        sending = asyncio.ensure_future(policy.run(partial(client.push, body)))
+        try:
+            await _under_way(sending)
+            following = _prepare(db, batch, outgoing[-1].hlc)
+            answer = await sending
+        finally:
+            _drop(sending)  # still running only when something went wrong
         refused = {
             int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
             for r in answer.rejected
@@ -69,6 +103,7 @@ async def push(
         store.settle_push(db, outgoing, refused)
         pushed += len(outgoing) - len(refused)
         rejected += len(refused)
+        outgoing, body = following
     return pushed, rejected
 
 
@@ -80,22 +115,34 @@ async def pull(
     page: int,
     now: Callable[[], datetime],
 ) -> tuple[int, int, int]:
+    """Pages are applied in order, each with its cursor; the next page is asked
+    for (with the cursor this one brought) before this one is written."""
     pulled = pages = purged = 0
-    for _ in range(MAX_ROUNDS):
-        cursor = store.device(db).cursor
-        answer = await policy.run(partial(client.pull, cursor, page))
-        pulled += store.apply_page(
-            db,
-            _rows(answer.changes),
-            cursor=answer.cursor,
-            purge_residents=answer.purge_residents,
-            purge_districts=answer.purge_districts,
-            now_ms=int(now().timestamp() * 1000),
-        )
-        pages += 1
-        purged += len(answer.purge_residents) + len(answer.purge_districts)
-        if not answer.more:
-            break
+    fetching = asyncio.ensure_future(
+        policy.run(partial(client.pull, store.device(db).cursor, page))
+    )
+    try:
+        for _ in range(MAX_ROUNDS):
+            answer = await fetching
+            if answer.more:
+                fetching = asyncio.ensure_future(
+                    policy.run(partial(client.pull, answer.cursor, page))
+                )
+                await _under_way(fetching)
+            pulled += store.apply_page(
+                db,
+                _rows(answer.changes),
+                cursor=answer.cursor,
+                purge_residents=answer.purge_residents,
+                purge_districts=answer.purge_districts,
+                now_ms=int(now().timestamp() * 1000),
+            )
+            pages += 1
+            purged += len(answer.purge_residents) + len(answer.purge_districts)
+            if not answer.more:
+                break
+    finally:
+        _drop(fetching)  # still running only when something went wrong
     return pulled, pages, purged
 
 
