@@ -1,0 +1,757 @@
+"""Sync benchmarks, run on demand: ``python bench/sync.py`` (not part of tests).
+
+The council server runs in a subprocess (uvicorn, configured as ``watchapp
+server`` configures it) on 127.0.0.1, on a free port, with its SQLite file in a
+temporary folder: the device side (this process) and the server each get one of
+the machine's cores. The world is one district, one group, four volunteers with
+50 residents, and two coordinators of the district. Each device is enrolled
+through the real ``/api/v1/enrol``. Then:
+
+1. push: ``--count`` visits saved on the first coordinator's device with
+   ``store.save_visit`` in one transaction (setup, not timed), then sent with
+   ``watchapp.sync.engine.push`` -> push_s, push_rps;
+2. pull: a fresh device of the second coordinator takes everything with
+   ``watchapp.sync.engine.pull`` -> pull_s, pull_rps (records applied per second);
+3. a sync round with nothing to do (``sync_once`` on the up-to-date device),
+   median of ``--rounds`` -> noop_round_ms;
+4. gzip bytes on the wire per pushed visit: the push request bodies as sent;
+5. the floor: the same rows into a bare SQLite file (WAL, synchronous=FULL, like
+   both stores) with one ``executemany``, then read back and JSON-encoded;
+6. the PouchDB peer (bench/pouchdb) replicating the same visits.
+
+Prints readable lines, and as the last line one JSON object.
+
+    python bench/sync.py [--count N] [--batch B] [--page P] [--skip-pouchdb]
+    python bench/sync.py serve --db PATH --info FILE   (the server subprocess)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlite_utils import Database
+
+from watchapp import seed, store
+from watchapp.domain.ids import uuid7
+from watchapp.domain.model import (
+    Concern,
+    ConcernCategory,
+    Outcome,
+    Role,
+    Urgency,
+    Visit,
+)
+from watchapp.server.auth import digest, new_code
+from watchapp.server.store import SqliteServerStore
+from watchapp.sync import engine
+from watchapp.sync.client import CouncilClient, RetryPolicy, connect
+from watchapp.sync.protocol import API, to_wire
+
+HERE = Path(__file__).resolve().parent
+POUCHDB = HERE / "pouchdb"
+RESIDENTS = 50
+VOLUNTEERS = 4
+PUSH_BATCH = 1000  # the protocol's limit; the fastest (see the report)
+PULL_PAGE = 5000  # likewise
+TARGETS = {
+    "push_rps": 50_000.0,
+    "pull_rps": 40_000.0,
+    "push_vs_pouchdb": 15.0,
+    "pull_vs_pouchdb": 10.0,
+    "vs_floor": 4.0,
+    "noop_round_ms": 10.0,
+    "gzip_bytes_per_visit": 80.0,
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (Linux), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Phase:
+    """Wall time of a phase, and the CPU each side spent in it: with other work
+    on the machine, wall time waits for a core; CPU time does not."""
+
+    server_pid: int
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0
+
+    def __enter__(self) -> Phase:
+        self._client = time.process_time()
+        self._server = cpu_seconds(self.server_pid)
+        self._wall = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall_s = time.perf_counter() - self._wall
+        self.client_cpu_s = time.process_time() - self._client
+        self.server_cpu_s = cpu_seconds(self.server_pid) - self._server
+
+    def cpu(self) -> str:
+        return (
+            f"CPU: device {self.client_cpu_s:.2f} s, server {self.server_cpu_s:.2f} s"
+        )
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def new_id(rng: random.Random, ms: int | None = None) -> str:
+    return uuid7(now_ms() if ms is None else ms, rng.randbytes(10))
+
+
+# ---- the server, in a subprocess ------------------------------------------------
+
+
+def serve(argv: list[str]) -> int:
+    """The server subprocess: uvicorn as ``watchapp server`` runs it, port 0."""
+    import uvicorn
+
+    from watchapp.server import create_app
+
+    p = argparse.ArgumentParser(prog="bench/sync.py serve")
+    p.add_argument("--db", required=True)
+    p.add_argument("--info", required=True, help="JSON file written once listening")
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    args = p.parse_args(argv)
+    server_store = SqliteServerStore(args.db)
+    config = uvicorn.Config(
+        create_app(server_store),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        access_log=False,
+        http=args.http,
+    )
+    server = uvicorn.Server(config)
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            if task.done():
+                await task  # failed to start: let its error out
+                return
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        info = Path(args.info)
+        partial = info.with_name(info.name + ".partial")
+        partial.write_text(json.dumps({"port": port, "pid": os.getpid()}))
+        partial.replace(info)
+        await task
+
+    try:
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.run(run())
+        else:
+            asyncio.run(run())
+    except KeyboardInterrupt:
+        pass  # SIGINT is how bench stops it: uvicorn raises it again on exit
+    finally:
+        server_store.close()
+    return 0
+
+
+class Server:
+    """``bench/sync.py serve`` as a child process; stopped (SIGINT) on exit."""
+
+    def __init__(self, db: Path, folder: Path, *, http: str, loop: str) -> None:
+        self.db = db
+        self.info = folder / "server-info.json"
+        self.log = folder / "server.log"
+        self.args = ["--http", http, "--loop", loop]
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 30.0) -> None:
+        command = [sys.executable, str(Path(__file__).resolve()), "serve"]
+        command += ["--db", str(self.db), "--info", str(self.info), *self.args]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while not self.info.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                tail = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the server did not start:\n{tail}")
+            time.sleep(0.02)
+        self.port = int(json.loads(self.info.read_text())["port"])
+        response = httpx.get(f"{self.url}{API}/health", timeout=5.0)
+        response.raise_for_status()
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)  # uvicorn shuts down cleanly
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self) -> Server:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ---- the world, and devices enrolled over the real endpoint ---------------------
+
+
+def invite(server_store: SqliteServerStore, user_id: str, now: datetime) -> str:
+    code = new_code()
+    server_store.create_invitation(
+        user_id=user_id,
+        code_hash=digest(code),
+        now=now,
+        expires_at=now + timedelta(hours=72),
+    )
+    return code
+
+
+@dataclass(frozen=True)
+class World:
+    district_id: str
+    group_id: str
+    volunteers: list[str]
+    residents: list[str]
+    codes: dict[str, str]  # invitation code by coordinator user id
+
+
+def build_world(path: Path, rng: random.Random, *, coordinators: int) -> World:
+    """One district and group, volunteers, residents; written as the server would."""
+    now = utc_now()
+    server_store = SqliteServerStore(path)
+    try:
+        district, group = new_id(rng), new_id(rng)
+        scope = {"deleted": False, "district_id": district}
+        server_store.write_server_records(
+            [
+                {"kind": "districts", "id": district, **scope, "name": "District 1"},
+                {"kind": "groups", "id": group, **scope, "name": "Group 1"},
+            ],
+            now=now,
+        )
+        scope["group_id"] = group
+        volunteers = [new_id(rng) for _ in range(VOLUNTEERS)]
+        bosses = [new_id(rng) for _ in range(coordinators)]
+        for i, user in enumerate(volunteers + bosses):
+            server_store.create_user(
+                user_id=user,
+                name=f"User {i}",
+                role=Role.VOLUNTEER if user in volunteers else Role.COORDINATOR,
+                district_id=district,
+                group_id=group,
+                districts=[district] if user in bosses else (),
+                now=now,
+            )
+        residents = [new_id(rng) for _ in range(RESIDENTS)]
+        records: list[dict[str, Any]] = []
+        for i, resident in enumerate(residents):
+            records.append(
+                {
+                    "kind": "residents",
+                    "id": resident,
+                    **scope,
+                    "name": f"Resident {i:03d} " + "x" * 9,
+                    "kana": f"resident {i:03d} " + "x" * 12,
+                    "address": f"Higashi-machi {i % 9 + 1}-chome",
+                    "visit_every_days": rng.choice([7, 14, 30]),
+                    "consent": True,
+                    "evacuation_register": rng.random() < 0.35,
+                    "since": "2020-04-01",
+                    "active": True,
+                }
+            )
+            records.append(
+                {
+                    "kind": "assignments",
+                    "id": new_id(rng),
+                    **scope,
+                    "user_id": volunteers[0],
+                    "resident_id": resident,
+                    "active": True,
+                }
+            )
+        server_store.write_server_records(records, now=now)
+        codes = {user: invite(server_store, user, now) for user in bosses}
+    finally:
+        server_store.close()
+    return World(district, group, volunteers, residents, codes)
+
+
+async def enrol(
+    base_url: str, path: Path | str, code: str, name: str, rng: random.Random
+) -> tuple[Database, CouncilClient]:
+    """A fresh device file enrolled through the real endpoint (not yet synced)."""
+    db = store.open_db(path)
+    dev = store.ensure_device(db, new_id(rng))
+    client = connect(base_url)
+    enrolment = await client.enrol(code, dev.device_id, name)
+    store.save_enrolment(
+        db,
+        user_id=str(enrolment.user["id"]),
+        role=str(enrolment.user["role"]),
+        token=enrolment.token,
+        name=name,
+        server_url=base_url,
+    )
+    return db, client
+
+
+def make_visits(
+    rng: random.Random, world: World, count: int, *, until: datetime
+) -> list[Visit]:
+    """``count`` visits over the year before ``until``, oldest first, shaped like
+    seed.py's (outcome mix, concern notes in Japanese) and ids minted when made."""
+    span_ms = 365 * 86_400_000
+    end = int(until.timestamp() * 1000)
+    moments = sorted(end - rng.randrange(span_ms) for _ in range(count))
+    outcomes = [o for o, _ in seed.OUTCOME_WEIGHTS]
+    weights = [w for _, w in seed.OUTCOME_WEIGHTS]
+    notes: dict[str, list[str]] = seed.VOCAB["notes"]
+    visits = []
+    for i, ms in enumerate(moments):
+        outcome = rng.choices(outcomes, weights)[0]
+        concern, note = None, ""
+        if outcome is Outcome.MET_CONCERN:
+            category = rng.choice(list(ConcernCategory))
+            urgent = rng.random() < 0.15
+            concern = Concern(category, Urgency.URGENT if urgent else Urgency.NORMAL)
+            note = rng.choice(notes[category.value])
+        visits.append(
+            Visit(
+                id=new_id(rng, ms),
+                resident_id=world.residents[i % RESIDENTS],
+                district_id=world.district_id,
+                group_id=world.group_id,
+                user_id=world.volunteers[0 if rng.random() < 0.9 else 1],
+                visited_at=datetime.fromtimestamp(ms / 1000, UTC),
+                outcome=outcome,
+                concern=concern,
+                note=note,
+            )
+        )
+    return visits
+
+
+def save_visits(db: Database, visits: list[Visit]) -> None:
+    """Each visit as the app saves one (record + outbox), all in one transaction."""
+    with db.atomic():
+        for visit in visits:
+            stamp = int(visit.visited_at.timestamp() * 1000)
+            store.save_visit(db, visit, now_ms=stamp)
+
+
+# ---- measurements ----------------------------------------------------------------
+
+
+class WireBytes:
+    """Push request bodies as sent (gzip), through an httpx event hook."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, request: httpx.Request) -> None:
+        if request.url.path == f"{API}/sync/push":
+            self.bodies.append(request.content)
+
+    def attach(self, client: CouncilClient) -> None:
+        client.http.event_hooks = {"request": [self], "response": []}
+
+    def sizes(self) -> tuple[int, int]:
+        """Bytes as sent, and JSON bytes before compression."""
+        import gzip
+
+        sent = sum(len(b) for b in self.bodies)
+        raw = sum(len(gzip.decompress(b)) for b in self.bodies)
+        return sent, raw
+
+
+@contextmanager
+def step(label: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    print(f"  {label}: {time.perf_counter() - start:.2f} s", flush=True)
+
+
+def floor(rows: list[dict[str, Any]], folder: Path) -> tuple[float, float]:
+    """The same rows into a bare SQLite table, then read back as wire JSON."""
+    path = folder / "floor.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    columns = list(rows[0])
+    conn.execute(
+        f"CREATE TABLE visits ({columns[0]} TEXT PRIMARY KEY, {', '.join(columns[1:])})"
+    )
+    tuples = [tuple(r[c] for c in columns) for r in rows]
+    insert = f"INSERT INTO visits VALUES ({', '.join('?' for _ in columns)})"
+    start = time.perf_counter()
+    with conn:
+        conn.executemany(insert, tuples)
+    write_s = time.perf_counter() - start
+    start = time.perf_counter()
+    read = conn.execute("SELECT * FROM visits").fetchall()
+    text = json.dumps(
+        [dict(zip(columns, r, strict=True)) for r in read],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    read_s = time.perf_counter() - start
+    conn.close()
+    assert len(read) == len(rows) and text
+    return write_s, read_s
+
+
+def pouchdb_docs(rows: list[dict[str, Any]], path: Path) -> None:
+    """The visits as the wire has them, one CouchDB document a line."""
+    with path.open("w", encoding="utf-8") as f:
+        for row in rows:
+            wire = to_wire("visits", row)
+            doc = {"_id": wire.pop("id"), **wire}
+            f.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+def pouchdb(docs: Path, count: int) -> dict[str, Any]:
+    if not (POUCHDB / "node_modules").is_dir():
+        print("installing bench/pouchdb (npm ci)...", flush=True)
+        npm = ["npm", "ci", "--no-audit", "--no-fund"]
+        subprocess.run(npm, cwd=POUCHDB, check=True)
+    command = ["node", str(POUCHDB / "replicate.mjs"), "--docs", str(docs)]
+    command += ["--count", str(count), "--timeout", "900"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=960)
+    if done.returncode != 0:
+        raise RuntimeError(f"PouchDB run failed ({done.returncode}):\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+async def noop_rounds(
+    db: Database, client: CouncilClient, rounds: int
+) -> tuple[list[float], list[float]]:
+    """sync_once with nothing to do: over one kept client, and over a new client
+    each round (as AppState.sync_now does it). Milliseconds."""
+    kept: list[float] = []
+    fresh: list[float] = []
+    for i in range(rounds + 5):
+        start = time.perf_counter()
+        report = await engine.sync_once(db, client)
+        if i >= 5:
+            kept.append((time.perf_counter() - start) * 1000)
+        assert report.pushed == report.pulled == 0, report
+    token = store.device(db).token
+    for i in range(rounds + 5):
+        start = time.perf_counter()
+        one = connect(str(client.http.base_url), token)
+        try:
+            await engine.sync_once(db, one)
+        finally:
+            await one.aclose()
+        if i >= 5:
+            fresh.append((time.perf_counter() - start) * 1000)
+    return kept, fresh
+
+
+# ---- main ------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    rng = random.Random(args.seed)
+    server_db = folder / "council.sqlite"
+    world = build_world(server_db, rng, coordinators=2)
+    pusher_code, puller_code = world.codes.values()
+    figures: dict[str, Any] = {}
+    with Server(server_db, folder, http=args.http, loop=args.loop) as server:
+        print(
+            f"server: subprocess pid {server.pid}"
+            f" on {server.url} (http={args.http}, loop={args.loop})",
+            flush=True,
+        )
+        print("setup (not timed):", flush=True)
+        db, client = await enrol(
+            server.url, folder / "pusher.sqlite", pusher_code, "pusher", rng
+        )
+        with step("enrolled, first pull of the world"):
+            await engine.sync_once(db, client)
+        with step(f"{args.count} visits saved with store.save_visit"):
+            visits = make_visits(rng, world, args.count, until=utc_now())
+            save_visits(db, visits)
+        assert store.pending_count(db) == args.count
+        wire = WireBytes()
+        wire.attach(client)
+
+        with Phase(server.pid) as push_phase:
+            pushed, rejected = await engine.push(
+                db, client, RetryPolicy(), batch=args.batch
+            )
+        push_s = push_phase.wall_s
+        assert (pushed, rejected) == (args.count, 0), (pushed, rejected)
+        assert store.pending_count(db) == 0
+        sent, raw = wire.sizes()
+        figures |= {
+            "push_s": push_s,
+            "push_rps": pushed / push_s,
+            "gzip_bytes_per_visit": sent / pushed,
+            "json_bytes_per_visit": raw / pushed,
+            "push_requests": len(wire.bodies),
+            "push_cpu_device_s": push_phase.client_cpu_s,
+            "push_cpu_server_s": push_phase.server_cpu_s,
+        }
+        print(
+            f"push: {pushed} visits in {push_s:.2f} s = {pushed / push_s:,.0f}/s"
+            f" ({len(wire.bodies)} requests of {args.batch});"
+            f" {sent / pushed:.1f} bytes/visit gzipped, {raw / pushed:.1f} as JSON;"
+            f" {push_phase.cpu()}",
+            flush=True,
+        )
+        rows = [dict(r) for r in db.query("SELECT * FROM visits ORDER BY id")]
+        db.close()
+        await client.aclose()
+
+        held = sqlite3.connect(f"file:{server_db}?mode=ro", uri=True)
+        on_server = held.execute(
+            "SELECT count(*), count(DISTINCT id) FROM records WHERE kind = 'visits'"
+        ).fetchone()
+        held.close()
+        assert on_server == (args.count, args.count), on_server
+
+        db, client = await enrol(
+            server.url, folder / "puller.sqlite", puller_code, "puller", rng
+        )
+        with Phase(server.pid) as pull_phase:
+            pulled, pages, _ = await engine.pull(
+                db, client, RetryPolicy(), page=args.page, now=utc_now
+            )
+        pull_s = pull_phase.wall_s
+        got = db.execute("SELECT count(*) FROM visits").fetchone()[0]
+        assert got == args.count, got
+        figures |= {
+            "pull_s": pull_s,
+            "pull_rps": pulled / pull_s,
+            "pulled": pulled,
+            "pull_cpu_device_s": pull_phase.client_cpu_s,
+            "pull_cpu_server_s": pull_phase.server_cpu_s,
+        }
+        print(
+            f"pull: {pulled} records ({got} visits) in {pull_s:.2f} s"
+            f" = {pulled / pull_s:,.0f}/s ({pages} pages of {args.page});"
+            f" {pull_phase.cpu()}",
+            flush=True,
+        )
+
+        kept, fresh = await noop_rounds(db, client, args.rounds)
+        figures |= {
+            "noop_round_ms": statistics.median(kept),
+            "noop_round_p95_ms": percentile(kept, 95),
+            "noop_round_new_client_ms": statistics.median(fresh),
+        }
+        print(
+            f"sync round with nothing to do: median {statistics.median(kept):.2f} ms,"
+            f" p95 {percentile(kept, 95):.2f} ms (n={len(kept)}); with a new client"
+            f" each round (as AppState.sync_now): median {statistics.median(fresh):.2f}"
+            " ms",
+            flush=True,
+        )
+        db.close()
+        await client.aclose()
+
+    write_s, read_s = floor(rows, folder)
+    figures |= {"floor_write_s": write_s, "floor_read_s": read_s}
+    print(
+        f"floor: bare SQLite executemany {write_s:.2f} s"
+        f" ({len(rows) / write_s:,.0f}/s), read back + JSON {read_s:.2f} s",
+        flush=True,
+    )
+    figures["pouchdb_push_rps"] = figures["pouchdb_pull_rps"] = None
+    if not args.skip_pouchdb:
+        docs = folder / "visits.jsonl"
+        pouchdb_docs(rows, docs)
+        print("PouchDB peer on the same visits (bench/pouchdb)...", flush=True)
+        peer = pouchdb(docs, len(rows))
+        figures |= {
+            "pouchdb_push_rps": float(peer["push_rps"]),
+            "pouchdb_pull_rps": float(peer["pull_rps"]),
+            "pouchdb_push_s": float(peer["push_s"]),
+            "pouchdb_pull_s": float(peer["pull_s"]),
+        }
+        print(
+            f"PouchDB: push {peer['push_s']:.2f} s = {peer['push_rps']:,.0f}/s,"
+            f" pull {peer['pull_s']:.2f} s = {peer['pull_rps']:,.0f}/s",
+            flush=True,
+        )
+    return figures
+
+
+def verdict(f: dict[str, Any]) -> list[tuple[str, float, str, float]]:
+    """(label, value, direction, target) for each target that can be judged."""
+    out = [
+        ("push records/s", f["push_rps"], ">=", TARGETS["push_rps"]),
+        ("pull-and-apply records/s", f["pull_rps"], ">=", TARGETS["pull_rps"]),
+        (
+            "push_s / floor_write_s",
+            f["push_s"] / f["floor_write_s"],
+            "<=",
+            TARGETS["vs_floor"],
+        ),
+        (
+            "pull_s / (floor_write_s + floor_read_s)",
+            f["pull_s"] / (f["floor_write_s"] + f["floor_read_s"]),
+            "<=",
+            TARGETS["vs_floor"],
+        ),
+        ("noop round ms", f["noop_round_ms"], "<=", TARGETS["noop_round_ms"]),
+        (
+            "gzip bytes per visit",
+            f["gzip_bytes_per_visit"],
+            "<=",
+            TARGETS["gzip_bytes_per_visit"],
+        ),
+    ]
+    if f["pouchdb_push_rps"]:
+        out.insert(
+            2,
+            (
+                "push_rps / pouchdb_push_rps",
+                f["push_rps"] / f["pouchdb_push_rps"],
+                ">=",
+                TARGETS["push_vs_pouchdb"],
+            ),
+        )
+        out.insert(
+            3,
+            (
+                "pull_rps / pouchdb_pull_rps",
+                f["pull_rps"] / f["pouchdb_pull_rps"],
+                ">=",
+                TARGETS["pull_vs_pouchdb"],
+            ),
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return serve(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--count", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=PUSH_BATCH, help="push batch")
+    p.add_argument("--page", type=int, default=PULL_PAGE, help="pull page")
+    p.add_argument("--rounds", type=int, default=50, help="no-op sync rounds")
+    p.add_argument("--skip-pouchdb", action="store_true")
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    p.add_argument("--dir", help="folder for the temporary files")
+    p.add_argument("--seed", type=int, default=1)
+    args = p.parse_args(argv)
+    print(
+        f"sync bench: {args.count} visits, SQLite {sqlite3.sqlite_version},"
+        f" {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}"
+        " (other work on the machine stretches wall times; CPU times are shown)",
+        flush=True,
+    )
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="watchapp-sync-", dir=args.dir) as tmp:
+        f = asyncio.run(run(args, Path(tmp)))
+    f["load_before"] = load_before
+
+    ratios = {
+        "push_vs_pouchdb": None,
+        "pull_vs_pouchdb": None,
+        "push_vs_floor": f["push_s"] / f["floor_write_s"],
+        "pull_vs_floor": f["pull_s"] / (f["floor_write_s"] + f["floor_read_s"]),
+    }
+    if f["pouchdb_push_rps"]:
+        ratios["push_vs_pouchdb"] = f["push_rps"] / f["pouchdb_push_rps"]
+        ratios["pull_vs_pouchdb"] = f["pull_rps"] / f["pouchdb_pull_rps"]
+    for label, got, way, target in verdict(f):
+        ok = got >= target if way == ">=" else got <= target
+        mark = "ok" if ok else "MISSES TARGET"
+        print(f"{label}: {got:,.2f}, target {way} {target:,g}: {mark}")
+    report = {
+        "push_rps": round(f["push_rps"], 1),
+        "pull_rps": round(f["pull_rps"], 1),
+        "floor_write_s": round(f["floor_write_s"], 3),
+        "push_s": round(f["push_s"], 3),
+        "pull_s": round(f["pull_s"], 3),
+        "pouchdb_push_rps": f["pouchdb_push_rps"],
+        "pouchdb_pull_rps": f["pouchdb_pull_rps"],
+        "noop_round_ms": round(f["noop_round_ms"], 3),
+        "gzip_bytes_per_visit": round(f["gzip_bytes_per_visit"], 1),
+        "floor_read_s": round(f["floor_read_s"], 3),
+        **{k: None if v is None else round(v, 2) for k, v in ratios.items()},
+        "noop_round_p95_ms": round(f["noop_round_p95_ms"], 3),
+        "noop_round_new_client_ms": round(f["noop_round_new_client_ms"], 3),
+        "json_bytes_per_visit": round(f["json_bytes_per_visit"], 1),
+        **{
+            k: round(f[k], 2)
+            for k in (
+                "push_cpu_device_s",
+                "push_cpu_server_s",
+                "pull_cpu_device_s",
+                "pull_cpu_server_s",
+            )
+        },
+        "loadavg_1m": [round(f["load_before"], 2), round(os.getloadavg()[0], 2)],
+        "count": args.count,
+        "pulled": f["pulled"],
+        "batch": args.batch,
+        "page": args.page,
+        "server": f"subprocess, uvicorn http={args.http} loop={args.loop}",
+    }
+    print(json.dumps(report, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
