@@ -20,7 +20,13 @@ from watchapp.views.common import (
     status_line,
     text,
 )
-from watchapp.views.resident import explain, saved_toast, time_choices, visited_at
+from watchapp.views.resident import (
+    explain,
+    saved_toast,
+    time_choices,
+    unknown_resident,
+    visited_at,
+)
 
 
 def concern_view(
@@ -30,15 +36,8 @@ def concern_view(
     try:
         page = state.resident_page(resident_id)
     except UnknownResident:
-        return ft.View(
-            route=f"/resident/{resident_id}/concern",
-            padding=16,
-            controls=[
-                status_line(state, s, shell),
-                text(s.resident_unknown, key="error"),
-                back,
-            ],
-        )
+        route = f"/resident/{resident_id}/concern"
+        return unknown_resident(state, s, shell, route, back)
     r = page.resident
     times = time_choices(s, hours)
     note = ft.TextField(

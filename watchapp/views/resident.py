@@ -75,6 +75,21 @@ def saved_toast(
     shell.toast(s.saved.format(name=name), (s.undo, undo))
 
 
+def unknown_resident(
+    state: AppState, s: Strings, shell: Shell, route: str, back: ft.Button
+) -> ft.View:
+    """Someone no longer on this device (purged, or a stale link)."""
+    return ft.View(
+        route=route,
+        padding=16,
+        controls=[
+            status_line(state, s, shell),
+            text(s.resident_unknown, key="error"),
+            back,
+        ],
+    )
+
+
 def resident_view(
     state: AppState, s: Strings, shell: Shell, resident_id: str
 ) -> ft.View:
@@ -82,15 +97,7 @@ def resident_view(
     try:
         page = state.resident_page(resident_id)
     except UnknownResident:
-        return ft.View(
-            route=f"/resident/{resident_id}",
-            padding=16,
-            controls=[
-                status_line(state, s, shell),
-                text(s.resident_unknown, key="error"),
-                back,
-            ],
-        )
+        return unknown_resident(state, s, shell, f"/resident/{resident_id}", back)
     r = page.resident
     today = state.today()
     times = time_choices(s)
