@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -36,24 +36,17 @@ from typing import Any
 from sqlite_utils import Database
 
 from watchapp import seed, store
-from watchapp.domain.hlc import Hlc
 from watchapp.domain.ids import uuid7
 from watchapp.domain.model import (
     JST,
-    Concern,
-    ConcernCategory,
     Outcome,
     Role,
-    Urgency,
 )
-from watchapp.domain.schema import format_datetime
 from watchapp.state import AppState
 
 RESIDENTS = 50
 YEARS = 5
 FREQUENCIES = [7, 7, 14, 14, 14, 30, 30]  # days, the mix seed.py uses
-OUTCOMES = seed.OUTCOME_WEIGHTS
-NOTES: dict[str, list[str]] = seed.VOCAB["notes"]
 DEMO = seed.VOCAB
 VISIT_COMMIT_TARGET_MS = 5.0
 LIST_QUERY_TARGET_MS = 20.0
@@ -108,85 +101,6 @@ def timed(action: Callable[[], object], *, warmup: int, iterations: int) -> Timi
 # ---- a volunteer's device, shaped like seed.py's records ----------------------
 
 
-class Records:
-    """Makes synced rows the way seed.py does: UUIDv7 ids, seed HLC stamps."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def row(self, at: datetime, **fields: Any) -> dict[str, Any]:
-        ms = int(at.timestamp() * 1000)
-        return {
-            "id": uuid7(ms, self.rng.randbytes(10)),
-            "hlc": str(Hlc(ms)),
-            "origin": "seed",
-            "deleted": 0,
-            **fields,
-        }
-
-    def moment(self, day: date) -> datetime:
-        minutes = self.rng.randint(9 * 60, 17 * 60)
-        return datetime.combine(
-            day, clock_time(minutes // 60, minutes % 60), tzinfo=JST
-        )
-
-    def outcome(self) -> Outcome:
-        return self.rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
-
-    def concern(self) -> tuple[Concern, str]:
-        category = self.rng.choice(list(ConcernCategory))
-        urgency = Urgency.URGENT if self.rng.random() < 0.15 else Urgency.NORMAL
-        return Concern(category, urgency), self.rng.choice(NOTES[category.value])
-
-    def visits(
-        self,
-        resident: dict[str, Any],
-        volunteers: list[dict[str, Any]],
-        *,
-        until: date,
-    ) -> Iterator[dict[str, Any]]:
-        """A resident's history: every N days, retries after "not at home", gaps."""
-        every = resident["visit_every_days"]
-        day = date.fromisoformat(resident["since"]) + timedelta(self.rng.randint(0, 3))
-        while day < until:
-            outcome = self.outcome()
-            by = (
-                volunteers[0]
-                if self.rng.random() < 0.9
-                else self.rng.choice(volunteers)
-            )
-            at = self.moment(day)
-            fields: dict[str, Any] = {
-                "concern_category": None,
-                "urgency": None,
-                "note": "",
-            }
-            if outcome is Outcome.MET_CONCERN:
-                concern, note = self.concern()
-                fields = {
-                    "concern_category": concern.category.value,
-                    "urgency": concern.urgency.value,
-                    "note": note,
-                }
-            yield self.row(
-                at,
-                district_id=resident["district_id"],
-                group_id=resident["group_id"],
-                resident_id=resident["id"],
-                user_id=by["id"],
-                visited_at=format_datetime(at),
-                outcome=outcome.value,
-                **fields,
-            )
-            if outcome is Outcome.NOT_HOME:
-                step = self.rng.randint(1, 3)
-            else:
-                step = every + self.rng.randint(-2, 3)
-                if self.rng.random() < 0.06:  # illness, summer, a busy month
-                    step *= self.rng.randint(2, 3)
-            day += timedelta(max(step, 1))
-
-
 @dataclass
 class Device:
     tables: dict[str, list[dict[str, Any]]]
@@ -202,30 +116,25 @@ def device_records(
     Each resident has been watched for ``years`` (give or take a month), with the
     group's other volunteers covering about one visit in ten.
     """
-    make = Records(rng)
+    make = seed.Maker(rng.randrange(1 << 32), today)
     epoch = datetime.combine(
         today - timedelta(days=365 * years + 60), clock_time(9), tzinfo=JST
     )
-    district = make.row(epoch, name=DEMO["district"].format(n=1))
+    district = make.record("districts", epoch, name=DEMO["district"].format(n=1))
     district["district_id"] = district["id"]
     scope = {"district_id": district["id"]}
-    group = make.row(epoch, **scope, name=DEMO["group"].format(n=1))
+    group = make.record("groups", epoch, **scope, name=DEMO["group"].format(n=1))
     scope["group_id"] = group["id"]
     volunteers = [
-        make.row(epoch, **scope, name=f"Volunteer {i}", role=Role.VOLUNTEER.value)
+        make.record(
+            "users", epoch, **scope, name=f"Volunteer {i}", role=Role.VOLUNTEER.value
+        )
         for i in range(4)
     ]
-    tables: dict[str, list[dict[str, Any]]] = {
-        "districts": [district],
-        "groups": [group],
-        "users": volunteers,
-        "residents": [],
-        "assignments": [],
-        "visits": [],
-    }
     for i in range(residents):
         since = today - timedelta(days=365 * years + rng.randint(0, 30))
-        resident = make.row(
+        resident = make.record(
+            "residents",
             datetime.combine(since, clock_time(9), tzinfo=JST),
             **scope,
             # Japanese names are three bytes a character in UTF-8, like these.
@@ -238,17 +147,16 @@ def device_records(
             since=since.isoformat(),
             active=1,
         )
-        tables["residents"].append(resident)
-        tables["assignments"].append(
-            make.row(
-                epoch,
-                **scope,
-                user_id=volunteers[0]["id"],
-                resident_id=resident["id"],
-                active=1,
-            )
+        make.record(
+            "assignments",
+            epoch,
+            **scope,
+            user_id=volunteers[0]["id"],
+            resident_id=resident["id"],
+            active=1,
         )
-        tables["visits"].extend(make.visits(resident, volunteers, until=today))
+        make.visits(resident, volunteers, days=365 * years + 60)
+    tables = make.city.tables
     return Device(
         tables,
         volunteer_id=volunteers[0]["id"],
@@ -306,7 +214,7 @@ def visit_actions(
     state: AppState, resident_ids: list[str], rng: random.Random
 ) -> Callable[[], object]:
     """Records one visit per call, going round the residents like a volunteer."""
-    make = Records(rng)
+    make = seed.Maker(rng.randrange(1 << 32), datetime.now(UTC).date())
     turn = iter(range(sys.maxsize))
 
     def record() -> object:

@@ -116,9 +116,9 @@ def cmd_server(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
-    from watchapp.app import Devices, web_app
+    from watchapp.app import Devices, default_db_path, web_app
 
-    devices = Devices(single=Path(args.db))
+    devices = Devices(single=Path(args.db) if args.db else default_db_path())
     print(f"app on http://{args.host}:{args.port}/", flush=True)
     app = web_app(devices, args.lang, args.server_url)
     asyncio.run(_uvicorn(app, args.host, args.port).serve())
@@ -238,7 +238,9 @@ def parser() -> argparse.ArgumentParser:
     server.set_defaults(run=cmd_server)
 
     app = sub.add_parser("app", help="the app in the browser over one device file")
-    app.add_argument("--db", default="var/device.sqlite")
+    app.add_argument(
+        "--db", help="device file (default: the phone's app data, else var/)"
+    )
     app.add_argument("--server-url", default="", help="offered on the first run")
     app.add_argument("--lang", choices=["ja", "en"], default="ja")
     served(app, 8550)

@@ -21,7 +21,7 @@ from sqlite_utils import Database
 from watchapp import store
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.ids import uuid7
-from watchapp.domain.model import JST, ConcernCategory, Outcome, Role, Urgency
+from watchapp.domain.model import JST, Concern, ConcernCategory, Outcome, Role, Urgency
 from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import NAME_MAX_CHARS, clean_text, has_control_chars
 from watchapp.server.store import Account, ServerStore
@@ -82,7 +82,9 @@ def read_district_csv(path: Path) -> list[str]:
     return names
 
 
-class _Maker:
+class Maker:
+    """Makes demo records with seed-stamped ids and HLCs, deterministically."""
+
     def __init__(self, seed: int, today: date) -> None:
         self.rng = random.Random(seed)
         self.fake = Faker("ja_JP")
@@ -115,19 +117,32 @@ class _Maker:
         )
         return f"{last} {pair[0]}", f"{last_kana} {pair[1]}"
 
+    def outcome(self) -> Outcome:
+        return self.rng.choices(
+            [o for o, _ in OUTCOME_WEIGHTS], [w for _, w in OUTCOME_WEIGHTS]
+        )[0]
+
+    def concern(self) -> tuple[Concern, str]:
+        """A concern as volunteers raise them: mostly not urgent, with a note."""
+        category = self.rng.choice(list(ConcernCategory))
+        urgency = Urgency.URGENT if self.rng.random() < 0.15 else Urgency.NORMAL
+        return Concern(category, urgency), self.rng.choice(VOCAB["notes"][category])
+
     def visits(
-        self, resident: dict[str, Any], volunteers: list[dict[str, Any]]
+        self,
+        resident: dict[str, Any],
+        volunteers: list[dict[str, Any]],
+        *,
+        days: int = HISTORY_DAYS,
     ) -> None:
+        """The last ``days`` of a resident's visits: every N days, a retry soon
+        after "not at home", now and then a long gap; mostly by ``volunteers[0]``."""
         every = resident["visit_every_days"]
-        start = max(
-            date.fromisoformat(resident["since"]), self.today - timedelta(HISTORY_DAYS)
-        )
+        start = max(date.fromisoformat(resident["since"]), self.today - timedelta(days))
         day = start + timedelta(self.rng.randint(0, 3))
         main = volunteers[0]
         while day < self.today:
-            outcome = self.rng.choices(
-                [o for o, _ in OUTCOME_WEIGHTS], [w for _, w in OUTCOME_WEIGHTS]
-            )[0]
+            outcome = self.outcome()
             by = main if self.rng.random() < 0.9 else self.rng.choice(volunteers)
             at = self.moment(day)
             fields: dict[str, Any] = {
@@ -136,13 +151,11 @@ class _Maker:
                 "note": "",
             }
             if outcome is Outcome.MET_CONCERN:
-                category = self.rng.choice(list(ConcernCategory))
+                concern, note = self.concern()
                 fields = {
-                    "concern_category": category.value,
-                    "urgency": (
-                        Urgency.URGENT if self.rng.random() < 0.15 else Urgency.NORMAL
-                    ).value,
-                    "note": self.rng.choice(VOCAB["notes"][category.value]),
+                    "concern_category": concern.category.value,
+                    "urgency": concern.urgency.value,
+                    "note": note,
                 }
             self.record(
                 "visits",
@@ -242,7 +255,7 @@ class _Maker:
 def demo_city(
     *, seed: int, today: date, districts: list[tuple[str, str]] | None = None
 ) -> City:
-    return _Maker(seed, today).build(districts)
+    return Maker(seed, today).build(districts)
 
 
 def demo_volunteer(city: City) -> dict[str, Any]:

@@ -26,9 +26,7 @@ from watchapp.domain.model import (
     ConcernStatus,
     Outcome,
     Resident,
-    Role,
     Urgency,
-    User,
     Visit,
 )
 from watchapp.domain.rules import local_date
@@ -346,14 +344,6 @@ def resident(db: Database, resident_id: str) -> Resident | None:
         db.query("SELECT * FROM residents WHERE id = ? AND deleted = 0", [resident_id])
     )
     return _resident(rows[0]) if rows else None
-
-
-def user(db: Database, user_id: str) -> User | None:
-    rows = list(db.query("SELECT * FROM users WHERE id = ? AND deleted = 0", [user_id]))
-    if not rows:
-        return None
-    r = rows[0]
-    return User(r["id"], r["district_id"], r["group_id"], r["name"], Role(r["role"]))
 
 
 _CONTACT_SQL = ", ".join(f"'{o.value}'" for o in sorted(CONTACT_OUTCOMES))
