@@ -38,6 +38,7 @@ from watchapp.domain.hlc import Hlc
 from watchapp.domain.schema import KINDS
 from watchapp.domain.validation import NOTE_MAX_CHARS
 from watchapp.server.auth import RateLimiter, digest
+from watchapp.server.store import BODY
 from watchapp.sync.protocol import (
     API,
     CLOCK_AHEAD_LIMIT,
@@ -230,7 +231,7 @@ class Server:
 
     def body(self, kind: str, rid: str) -> Record:
         row = self.council.store.db.execute(
-            "SELECT body FROM records WHERE kind = ? AND id = ?", [kind, rid]
+            f"SELECT {BODY} FROM records WHERE kind = ? AND id = ?", [kind, rid]
         ).fetchone()
         assert row is not None, (kind, rid)
         value: Record = json.loads(row[0])

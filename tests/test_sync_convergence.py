@@ -48,7 +48,7 @@ from watchapp.domain.hlc import Hlc
 from watchapp.domain.ids import uuid7
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.domain.schema import KINDS, format_datetime
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import BODY, SqliteServerStore
 from watchapp.state import AppState, InvalidInput, SyncState
 from watchapp.sync.client import CouncilClient
 from watchapp.sync.engine import PULL_PAGE, PUSH_BATCH, sync_once
@@ -173,7 +173,7 @@ def _device_rows(db: Database, kind: str) -> dict[str, Wire]:
 def _server_rows(council: Council) -> dict[Key, Wire]:
     return {
         (r["kind"], r["id"]): _wire(r["kind"], json.loads(r["body"]))
-        for r in council.store.db.query("SELECT kind, id, body FROM records")
+        for r in council.store.db.query(f"SELECT kind, id, {BODY} AS body FROM records")
     }
 
 
@@ -661,7 +661,9 @@ def test_server_keeps_the_greatest_write_in_any_order(
             )
         body = next(
             json.loads(r["body"])
-            for r in server.db.query("SELECT body FROM records WHERE id = 'v-1'")
+            for r in server.db.query(
+                f"SELECT {BODY} AS body FROM records WHERE id = 'v-1'"
+            )
         )
         assert _wire("visits", body) == max(writes, key=lambda w: w.rank).wire
     finally:
@@ -726,7 +728,8 @@ def test_server_edit_after_a_device_write_wins(tmp_path: Path, skew_ms: int) -> 
         body = next(
             json.loads(r["body"])
             for r in council.store.db.query(
-                "SELECT body FROM records WHERE kind = 'residents' AND id = 'r1'"
+                f"SELECT {BODY} AS body FROM records"
+                " WHERE kind = 'residents' AND id = 'r1'"
             )
         )
         assert body["name"] == "Baba"

@@ -2,7 +2,9 @@
 
 Synced records live in one table, ``records``, keyed by (kind, id), each with
 the server's change number ``seq`` (a later write gets a later seq; pull walks
-seq) and its wire body as JSON text, so a pull streams stored text. Accounts,
+seq) and one column per field of :mod:`watchapp.domain.schema` (NULL where a
+kind has no such field). SQLite writes a pulled record's JSON itself
+(``json_object``): a push stores values, not text to re-encode. Accounts,
 devices and invitations are server-only tables. A PostgreSQL store would
 implement :class:`ServerStore` with the same SQL shapes.
 """
@@ -23,7 +25,7 @@ from sqlite_utils.migrations import Migrations
 
 from watchapp.domain.hlc import Hlc, tick
 from watchapp.domain.model import Role
-from watchapp.domain.schema import format_datetime
+from watchapp.domain.schema import ENVELOPE, KINDS, FieldType, format_datetime
 from watchapp.sync.protocol import Change
 
 migrations = Migrations("watchapp-server")
@@ -85,6 +87,64 @@ def m001_initial(db: Database) -> None:
             device_id TEXT NOT NULL,
             members TEXT NOT NULL);
         CREATE INDEX device_scopes_by_device ON device_scopes (device_id, snap);
+        """
+    )
+
+
+@migrations()
+def m002_record_columns(db: Database) -> None:
+    """The body's fields as columns: a push stores values instead of JSON text
+    (a visit's push costs about 4 µs less), and pulls build JSON in SQLite.
+
+    Columns are listed here, not generated from the schema, so that this
+    migration does the same thing whatever the schema becomes later.
+    """
+    fields = [
+        "name",
+        "kana",
+        "address",
+        "since",
+        "role",
+        "visited_at",
+        "outcome",
+        "concern_category",
+        "urgency",
+        "note",
+        "visit_id",
+        "status",
+    ]
+    numbers = ["visit_every_days", "consent", "evacuation_register"]
+    texts = ",\n".join(f"{f} TEXT" for f in fields)
+    ints = ",\n".join(f"{f} INTEGER" for f in numbers)
+    extracted = ", ".join(f"json_extract(body, '$.{f}')" for f in fields + numbers)
+    db.executescript(
+        f"""
+        CREATE TABLE records_new (
+            seq INTEGER PRIMARY KEY,  -- a later write moves the row to the end
+            kind TEXT NOT NULL,
+            id TEXT NOT NULL,
+            hlc TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            deleted INTEGER NOT NULL,
+            district_id TEXT NOT NULL,
+            group_id TEXT,
+            resident_id TEXT,  -- for residents: their own id
+            user_id TEXT,  -- for users: their own id
+            active INTEGER,
+            {texts},
+            {ints}
+        );
+        INSERT INTO records_new
+        SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,
+               resident_id, user_id, active, {extracted}
+        FROM records;
+        DROP TABLE records;
+        ALTER TABLE records_new RENAME TO records;
+        CREATE UNIQUE INDEX records_by_key ON records (kind, id);
+        CREATE INDEX records_by_district ON records (district_id, seq);
+        CREATE INDEX records_by_resident ON records (resident_id, seq);
+        CREATE INDEX assignments_by_user ON records (user_id)
+            WHERE kind = 'assignments';
         """
     )
 
@@ -194,49 +254,60 @@ class ServerStore(Protocol):
     def close(self) -> None: ...
 
 
-_UPSERT = """
-INSERT INTO records (kind, id, seq, hlc, origin, deleted, district_id, group_id,
-                     resident_id, user_id, active, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (kind, id) DO UPDATE SET
-  seq = excluded.seq, hlc = excluded.hlc, origin = excluded.origin,
-  deleted = excluded.deleted, district_id = excluded.district_id,
-  group_id = excluded.group_id, resident_id = excluded.resident_id,
-  user_id = excluded.user_id, active = excluded.active, body = excluded.body
-WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)
-"""
-
-_RESIDENT_KEY = {
-    "residents": "id",
-    "visits": "resident_id",
-    "assignments": "resident_id",
-    "concern_updates": "resident_id",
-}
-_USER_KEY = {"users": "id", "visits": "user_id", "assignments": "user_id"}
+# Residents and users are indexed by their own id in these columns.
+_OWN_ID_AS = {"residents": "resident_id", "users": "user_id"}
+_BOOLS = frozenset(
+    f.name
+    for spec in KINDS.values()
+    for f in (*ENVELOPE, *spec.fields)
+    if f.datatype is FieldType.BOOL
+)
 
 
-def _row(kind: str, record: dict[str, Any], seq: int) -> tuple[Any, ...]:
-    resident_key = _RESIDENT_KEY.get(kind)
-    user_key = _USER_KEY.get(kind)
-    active = record.get("active")
-    return (
-        kind,
-        record["id"],
-        seq,
-        record["hlc"],
-        record["origin"],
-        int(record["deleted"]),
-        record["district_id"],
-        record.get("group_id"),
-        record[resident_key] if resident_key else None,
-        record[user_key] if user_key else None,
-        None if active is None else int(active),
-        _encode({"kind": kind, **record}),
+@dataclass(frozen=True)
+class _KindSql:
+    """How one kind is written: the upsert, and which record key goes into
+    each of its ``?`` after the seq."""
+
+    upsert: str
+    keys: tuple[str, ...]
+
+
+def _kind_sql(kind: str) -> _KindSql:
+    names = [f.name for f in (*ENVELOPE, *KINDS[kind].fields)]
+    columns, keys = list(names), list(names)
+    if kind in _OWN_ID_AS:
+        columns.append(_OWN_ID_AS[kind])
+        keys.append("id")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in ["seq", *columns])
+    upsert = (
+        f"INSERT INTO records (seq, kind, {', '.join(columns)})"
+        f" VALUES (?, '{kind}', {', '.join('?' for _ in columns)})"
+        f" ON CONFLICT (kind, id) DO UPDATE SET {updates}"
+        " WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)"
     )
+    return _KindSql(upsert, tuple(keys))
 
 
-# One encoder for every body: json.dumps with options builds one per call.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+def _json_value(name: str) -> str:
+    if name in _BOOLS:  # stored 0/1, sent as JSON booleans
+        return f"CASE {name} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
+    return name
+
+
+def _body_sql() -> str:
+    """SQL for a row's wire JSON: "kind" first, then the kind's fields."""
+    cases = []
+    for kind, spec in KINDS.items():
+        pairs = ", ".join(
+            f"'{f.name}', {_json_value(f.name)}" for f in (*ENVELOPE, *spec.fields)
+        )
+        cases.append(f"WHEN '{kind}' THEN json_object('kind', kind, {pairs})")
+    return f"CASE kind {' '.join(cases)} END"
+
+
+_SQL = {kind: _kind_sql(kind) for kind in KINDS}
+BODY = _body_sql()
 
 
 class SqliteServerStore:
@@ -260,8 +331,7 @@ class SqliteServerStore:
     # ---- accounts, invitations, devices --------------------------------------
 
     def _account(self, row: dict[str, Any]) -> Account:
-        body = json.loads(row["body"])
-        role = Role(body["role"])
+        role = Role(row["role"])
         districts = frozenset(
             r["district_id"]
             for r in self.db.query(
@@ -271,7 +341,7 @@ class SqliteServerStore:
         ) or frozenset({row["district_id"]})
         return Account(
             user_id=row["id"],
-            name=body["name"],
+            name=row["name"],
             role=role,
             district_id=row["district_id"],
             group_id=row["group_id"],
@@ -495,9 +565,16 @@ class SqliteServerStore:
             return 0
         with self._lock, self.db.atomic():
             first = self._reserve(len(changes))
-            rows = [_row(c.kind, c.record, first + i) for i, c in enumerate(changes)]
+            rows: dict[str, list[tuple[Any, ...]]] = {}
+            for seq, change in enumerate(changes, first):
+                get = change.record.get
+                rows.setdefault(change.kind, []).append(
+                    (seq, *map(get, _SQL[change.kind].keys))
+                )
             before = self.db.conn.total_changes
-            self.db.conn.executemany(_UPSERT, rows)
+            # By kind: a (kind, id) written twice in one batch keeps its order.
+            for kind, kind_rows in rows.items():
+                self.db.conn.executemany(_SQL[kind].upsert, kind_rows)
             written = self.db.conn.total_changes - before
             # HLC receive: the server's own later writes stamp after these.
             self.db.execute(
@@ -557,7 +634,7 @@ class SqliteServerStore:
             ]
         with self._lock:
             rows = self.db.execute(
-                f"SELECT seq, body FROM records WHERE seq > ? AND {where}"
+                f"SELECT seq, {BODY} FROM records WHERE seq > ? AND {where}"
                 " ORDER BY seq LIMIT ?",
                 [seq, *params, limit],
             ).fetchall()
@@ -571,13 +648,12 @@ class SqliteServerStore:
         """A newly assigned resident's record, recent visits and concern updates."""
         with self._lock:
             rows = self.db.execute(
-                """
-                SELECT body FROM records
+                f"""
+                SELECT {BODY} FROM records
                 WHERE resident_id IN (SELECT value FROM json_each(?))
                   AND (kind IN ('residents', 'concern_updates')
                        OR (kind = 'assignments' AND user_id = ?)
-                       OR (kind = 'visits'
-                           AND json_extract(body, '$.visited_at') >= ?))
+                       OR (kind = 'visits' AND visited_at >= ?))
                 ORDER BY seq
                 """,
                 [json.dumps(sorted(residents)), user_id, format_datetime(since)],
@@ -592,7 +668,7 @@ class SqliteServerStore:
                 for r in self.db.execute(
                     "SELECT id FROM records WHERE kind = 'residents'"
                     " AND id IN (SELECT value FROM json_each(?))"
-                    " AND json_extract(body, '$.consent') = 0",
+                    " AND consent = 0",
                     [json.dumps(sorted(residents))],
                 ).fetchall()
             )
@@ -603,7 +679,7 @@ class SqliteServerStore:
             return [
                 r[0]
                 for r in self.db.execute(
-                    "SELECT body FROM records WHERE kind = ? AND deleted = 0"
+                    f"SELECT {BODY} FROM records WHERE kind = ? AND deleted = 0"
                     " ORDER BY seq",
                     [kind],
                 ).fetchall()

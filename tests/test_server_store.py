@@ -1,0 +1,180 @@
+"""The server store's records table: one column per schema field, JSON built by
+SQLite, and the migration from the earlier table that kept JSON text."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+
+from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
+from watchapp.server.store import BODY, SqliteServerStore, migrations
+from watchapp.sync.protocol import Change
+
+NOTE = '見守り: "元気"\\ 改行\nあり\tタブ'
+
+
+def every_kind() -> list[dict[str, Any]]:
+    """One record of each kind, with text that needs escaping in JSON."""
+    scope = {"deleted": False, "district_id": "d1"}
+    return [
+        {"kind": "districts", "id": "d1", **scope, "name": "京町校区"},
+        {"kind": "groups", "id": "g1", **scope, "name": "ふれあいの会"},
+        {
+            "kind": "residents",
+            "id": "r1",
+            **scope,
+            "group_id": "g1",
+            "name": "久留米 花子",
+            "kana": "くるめ はなこ",
+            "address": None,
+            "visit_every_days": 14,
+            "consent": False,
+            "evacuation_register": True,
+            "since": "2024-04-01",
+            "active": True,
+        },
+        {
+            "kind": "users",
+            "id": "u1",
+            **scope,
+            "group_id": "g1",
+            "name": "筑後 太郎",
+            "role": "volunteer",
+        },
+        {
+            "kind": "assignments",
+            "id": "a1",
+            **scope,
+            "group_id": "g1",
+            "user_id": "u1",
+            "resident_id": "r1",
+            "active": False,
+        },
+        {
+            "kind": "visits",
+            "id": "v1",
+            **scope,
+            "group_id": "g1",
+            "resident_id": "r1",
+            "user_id": "u1",
+            "visited_at": "2026-11-20T01:02:03.004Z",
+            "outcome": "met_concern",
+            "concern_category": "health",
+            "urgency": "urgent",
+            "note": NOTE,
+        },
+        {
+            "kind": "concern_updates",
+            "id": "c1",
+            "deleted": True,
+            "district_id": "d1",
+            "group_id": "g1",
+            "resident_id": "r1",
+            "visit_id": "v1",
+            "status": "resolved",
+            "note": None,
+        },
+    ]
+
+
+def stamped(record: dict[str, Any], n: int) -> dict[str, Any]:
+    return {**record, "hlc": f"{1_790_000_000_000 + n:013d}-00000", "origin": "dev1"}
+
+
+def test_every_schema_field_has_a_column(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    columns = {c.name for c in store.db["records"].columns}
+    for spec in KINDS.values():
+        for f in (*ENVELOPE, *spec.fields):
+            assert f.name in columns, (spec.table, f.name)
+    store.close()
+
+
+def test_stored_records_come_back_as_the_wire_has_them(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    records = [stamped(r, i) for i, r in enumerate(every_kind())]
+    store.apply(
+        [
+            Change(r["kind"], {k: v for k, v in r.items() if k != "kind"})
+            for r in records
+        ]
+    )
+    for record in records:
+        text = store.db.execute(
+            f"SELECT {BODY} FROM records WHERE kind = ? AND id = ?",
+            [record["kind"], record["id"]],
+        ).fetchone()[0]
+        assert json.loads(text) == record
+        assert next(iter(json.loads(text))) == "kind"  # kind first, as pulls expect
+        for spec in KINDS[record["kind"]].fields:
+            if spec.datatype is FieldType.BOOL:
+                assert (
+                    f'"{spec.name}":{"true" if record[spec.name] else "false"}' in text
+                )
+    store.close()
+
+
+def test_a_record_written_twice_in_one_batch_keeps_the_later(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    visit = stamped(every_kind()[5], 1)
+    later = {**stamped(visit, 2), "note": "後で直した"}
+    store.apply(
+        [
+            Change("visits", {k: v for k, v in r.items() if k != "kind"})
+            for r in (visit, later, visit)
+        ]
+    )
+    (text,) = store.bodies("visits")
+    assert json.loads(text)["note"] == "後で直した"
+    store.close()
+
+
+def test_migration_moves_json_bodies_into_columns(tmp_path: Path) -> None:
+    path = tmp_path / "council.sqlite"
+    db = Database(sqlite3.connect(path))
+    migrations.apply(db, stop_before="m002_record_columns")
+    records = [stamped(r, i) for i, r in enumerate(every_kind())]
+    own = {"residents": "resident_id", "users": "user_id"}
+    for seq, r in enumerate(records, 1):
+        db.execute(
+            "INSERT INTO records (seq, kind, id, hlc, origin, deleted, district_id,"
+            " group_id, resident_id, user_id, active, body)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                seq,
+                r["kind"],
+                r["id"],
+                r["hlc"],
+                r["origin"],
+                int(r["deleted"]),
+                r["district_id"],
+                r.get("group_id"),
+                r["id"]
+                if own.get(r["kind"]) == "resident_id"
+                else r.get("resident_id"),
+                r["id"] if own.get(r["kind"]) == "user_id" else r.get("user_id"),
+                None if r.get("active") is None else int(r["active"]),
+                json.dumps(r, ensure_ascii=False, separators=(",", ":")),
+            ],
+        )
+    db.conn.commit()
+    db.close()
+
+    store = SqliteServerStore(path)
+    assert "body" not in {c.name for c in store.db["records"].columns}
+    held = {
+        (r["kind"], r["id"]): r
+        for kind in KINDS
+        for r in map(json.loads, store.bodies(kind))
+    }
+    live = {(r["kind"], r["id"]): r for r in records if not r["deleted"]}
+    assert held == live
+    assert store.without_consent(["r1"]) == frozenset({"r1"})
+    assert store.assigned_residents("u1") == frozenset()  # its assignment is inactive
+    account = store.account("u1")
+    assert account is not None and account.name == "筑後 太郎"
+    store.close()
