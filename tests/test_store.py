@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
-from tests.conftest import NOW, TODAY, VOLUNTEER, Round
+from tests.conftest import NOW, TODAY, VOLUNTEER, Round, resident_row
 from watchapp import store
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency, Visit
 from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
+from watchapp.sync.protocol import to_wire
 
 SQL_TYPES = {
     FieldType.TEXT: "TEXT",
@@ -220,3 +222,131 @@ def test_kill_mid_transaction_leaves_whole_records_only(
         last = db.execute("SELECT max(hlc) FROM visits").fetchone()[0]
         assert store.device(db).hlc == last
     db.close()
+
+
+# ---- the outbox as pushed ----------------------------------------------------
+
+TRICKY_TEXT: list[object] = [
+    '見守り: "元気"\\ 改行\nあり\tタブ',
+    "",
+    "\x01 \u2028 🍵",
+    "\\\"'",
+]
+
+
+def loose_copy(db: Database) -> Database:
+    """The device's outbox and synced tables, same columns and types, without
+    their constraints: so a test can store what the app never would (NULL flags)."""
+    loose = Database(memory=True)
+    for name in ("outbox", *KINDS):
+        columns = ", ".join(f"{c.name} {c.type}" for c in db.table(name).columns)
+        loose.execute(f"CREATE TABLE [{name}] ({columns})")
+    return loose
+
+
+def tricky_rows(kind: str) -> list[dict[str, object]]:
+    """Rows of ``kind`` with awkward values in every column: every sort of text,
+    flags as 0, 1, 2 and NULL, numbers at both ends, NULL everywhere."""
+    fields = (*ENVELOPE, *KINDS[kind].fields)
+    values: dict[FieldType, list[object]] = {
+        FieldType.TEXT: TRICKY_TEXT,
+        FieldType.DATE: ["2026-11-26", "not a date"],
+        FieldType.DATETIME: ["2026-11-26T01:02:03.000Z"],
+        FieldType.INT: [0, 7, 10_000],
+        FieldType.BOOL: [1, 0, 2, None],
+    }
+    rows: list[dict[str, object]] = []
+    for n in range(5):
+        row: dict[str, object] = {}
+        for f in fields:
+            choices = values[f.datatype]
+            row[f.name] = None if n == 4 else choices[n % len(choices)]
+        row["id"] = f"{kind}-{n}"
+        row["hlc"] = f"0000000001000-{n:05d}"
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_an_outbox_batch_carries_each_record_as_the_wire_has_it(
+    fresh_db: Database, kind: str
+) -> None:
+    db = loose_copy(fresh_db)
+    rows = tricky_rows(kind)
+    db.table(kind).insert_all(rows)
+    db.table("outbox").insert_all(
+        {"kind": kind, "record_id": r["id"], "hlc": r["hlc"]} for r in rows
+    )
+    batch = store.outbox_batch(db, 100)
+    assert [(o.kind, o.record_id, o.hlc) for o in batch] == [
+        (kind, r["id"], r["hlc"]) for r in rows
+    ]
+    for item, row in zip(batch, rows, strict=True):
+        expected = to_wire(kind, row)
+        sent = json.loads(item.change)
+        assert sent == expected
+        assert list(sent) == list(expected)  # "kind" first, then schema order
+        assert [type(v) for v in sent.values()] == [type(v) for v in expected.values()]
+
+
+def queued(db: Database) -> list[tuple[str, str, str | None]]:
+    return [
+        (r["record_id"], r["hlc"], r["rejected_reason"])
+        for r in db.query("SELECT * FROM outbox ORDER BY hlc")
+    ]
+
+
+def test_a_batch_is_read_in_stamp_order_across_kinds(fresh_db: Database) -> None:
+    first = store.save_visit(fresh_db, visit("v1"), now_ms=1_000)
+    store.put_reference(
+        fresh_db, "residents", [resident_row("r1", "青木 一郎", "あおき いちろう")]
+    )
+    row = dict(fresh_db.table("residents").get("r1"))
+    second = store.write(fresh_db, "residents", {**row, "kana": "あ"}, now_ms=2_000)
+    third = store.save_visit(fresh_db, visit("v2"), now_ms=3_000)
+    batch = store.outbox_batch(fresh_db, 2)
+    assert [(o.kind, o.record_id, o.hlc) for o in batch] == [
+        ("visits", "v1", first),
+        ("residents", "r1", second),
+    ]
+    rest = store.outbox_batch(fresh_db, 2, after=batch[-1].hlc)
+    assert [(o.record_id, o.hlc) for o in rest] == [("v2", third)]
+    assert store.outbox_batch(fresh_db, 2, after=third) == []
+
+
+def test_settling_forgets_the_accepted_and_marks_the_rejected(
+    fresh_db: Database,
+) -> None:
+    stamps = [store.save_visit(fresh_db, visit(f"v{n}"), now_ms=n) for n in range(3)]
+    batch = store.outbox_batch(fresh_db, 10)
+    store.settle_push(fresh_db, batch, {1: ("note", "too_long")})
+    assert queued(fresh_db) == [("v1", stamps[1], "too_long")]
+    assert [(r.record_id, r.field, r.reason) for r in store.rejected(fresh_db)] == [
+        ("v1", "note", "too_long")
+    ]
+    assert store.outbox_batch(fresh_db, 10) == []  # not sent again as it is
+
+
+def test_a_write_made_while_its_push_was_on_its_way_stays_queued(
+    fresh_db: Database,
+) -> None:
+    store.save_visit(fresh_db, visit("v1"), now_ms=1_000)
+    store.save_visit(fresh_db, visit("v2"), now_ms=1_000)
+    store.save_visit(fresh_db, visit("v3"), now_ms=1_000)
+    batch = store.outbox_batch(fresh_db, 10)
+    # meanwhile: v1 edited again; v2 edited again, then refused as sent;
+    # v3's entry dropped (a later write from elsewhere won) and a new record
+    # queued, which SQLite may give v3's old rowid
+    edited = store.save_visit(fresh_db, visit("v1", note="later"), now_ms=2_000)
+    again = store.save_visit(fresh_db, visit("v2", note="later"), now_ms=2_000)
+    fresh_db.execute("DELETE FROM outbox WHERE record_id = 'v3'")
+    new = store.save_visit(fresh_db, visit("v4"), now_ms=2_000)
+    reused = fresh_db.execute("SELECT rowid FROM outbox WHERE record_id = 'v4'")
+    assert reused.fetchone()[0] == batch[2].entry
+    store.settle_push(fresh_db, batch, {1: ("note", "too_long")})
+    assert queued(fresh_db) == [
+        ("v1", edited, None),
+        ("v2", again, None),
+        ("v4", new, None),
+    ]
+    assert [o.record_id for o in store.outbox_batch(fresh_db, 10)] == ["v1", "v2", "v4"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tests.support import (
 from watchapp import store
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.state import AppState, EnrolmentFailed, SyncOutcome, SyncState
+from watchapp.sync.client import push_body
 
 T0_MS = int(T0.timestamp() * 1000)
 CONCERN = Concern(ConcernCategory.HEALTH, Urgency.NORMAL)
@@ -213,3 +216,39 @@ async def test_without_consent_others_notes_stay_on_the_server(
         Outcome.PHONE,
         Outcome.MET_WELL,
     )
+
+
+async def test_awkward_text_and_flags_arrive_as_written(
+    council: Council, tmp_path: Path
+) -> None:
+    """What the device store encodes for a push reads back the same elsewhere."""
+    office = await enrol_device(council, tmp_path, "coord1")
+    phone = await enrol_device(council, tmp_path, "vol1")
+    note = '見守り: "元気" \\ C:\\temp\n二行目\tタブ 🍵'
+    sent = phone.visit("r1", note=note)
+    row = dict(office.db.table("residents").get("r1"))
+    edited = {
+        **row,
+        "address": '久留米市 "京町" 1-2 \\ 3F',
+        "evacuation_register": 1 - row["evacuation_register"],
+    }
+    store.write(office.db, "residents", edited, now_ms=T0_MS + 1000)
+    for device in (phone, office, phone):
+        outcome = await device.state.sync_now()
+        assert outcome.state is SyncState.OK and outcome.report is not None
+        assert outcome.report.rejected == 0
+    assert office.db.table("visits").get(sent.id)["note"] == note
+    arrived = phone.db.table("residents").get("r1")
+    assert arrived == office.db.table("residents").get("r1")
+    assert arrived["address"] == edited["address"]
+    assert arrived["evacuation_register"] == edited["evacuation_register"]
+    assert store.pending_count(phone.db) == store.pending_count(office.db) == 0
+
+
+def test_a_push_body_is_the_changes_as_given_gzipped() -> None:
+    changes = [b'{"kind":"visits","note":"\xe5\x85\x83\xe6\xb0\x97"}', b'{"n":null}']
+    body = push_body(changes)
+    assert body.content[:2] == b"\x1f\x8b" and body.content[4:8] == bytes(4)  # mtime 0
+    assert json.loads(gzip.decompress(body.content)) == {
+        "changes": [{"kind": "visits", "note": "元気"}, {"n": None}]
+    }

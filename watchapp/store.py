@@ -7,12 +7,14 @@ without being queued for the council, nor queued without being saved.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 from sqlite_utils.db import Table
@@ -30,7 +32,13 @@ from watchapp.domain.model import (
     Visit,
 )
 from watchapp.domain.rules import local_date
-from watchapp.domain.schema import KINDS, format_datetime, parse_datetime
+from watchapp.domain.schema import (
+    ENVELOPE,
+    KINDS,
+    FieldType,
+    format_datetime,
+    parse_datetime,
+)
 
 migrations = Migrations("watchapp-device")
 
@@ -454,11 +462,15 @@ def pending_count(db: Database) -> int:
 # ---- sync bookkeeping -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """An unsent write, read for a push: its outbox entry and the record as a
+    wire change (see :func:`outbox_batch`)."""
+
+    entry: int  # the outbox row's rowid
     kind: str
-    hlc: str
-    row: dict[str, Any]
+    record_id: str
+    hlc: str  # the stamp queued, which the record carries
+    change: bytes  # one JSON object, UTF-8
 
 
 @dataclass(frozen=True)
@@ -483,23 +495,46 @@ def save_enrolment(
         )
 
 
+def _wire_value(column: str, datatype: FieldType) -> str:
+    if datatype is FieldType.BOOL:  # 0/1 in the store; NULL stays null
+        return (
+            f"json(CASE WHEN t.{column} THEN 'true'"
+            f" WHEN NOT t.{column} THEN 'false' END)"
+        )
+    return f"t.{column}"
+
+
+def _outbox_sql(kind: str) -> str:
+    """A kind's unsent writes in push order, each record already encoded as
+    ``protocol.to_wire`` has it: ``"kind"``, then the envelope and the kind's
+    fields in schema order (tests/test_store.py holds the two equal). SQLite
+    writes the JSON, which spares a Python dict and a json.dumps per record."""
+    pairs = ", ".join(
+        f"'{f.name}', {_wire_value(f.name, f.datatype)}"
+        for f in (*ENVELOPE, *KINDS[kind].fields)
+    )
+    return (
+        "SELECT o.rowid, o.kind, o.record_id, o.hlc,"
+        f" CAST(json_object('kind', '{kind}', {pairs}) AS BLOB)"
+        f" FROM outbox o JOIN [{kind}] t ON t.id = o.record_id"
+        " WHERE o.kind = ? AND o.rejected_reason IS NULL AND o.hlc > ?"
+        " ORDER BY o.hlc LIMIT ?"
+    )
+
+
+_OUTBOX_SQL = {kind: _outbox_sql(kind) for kind in KINDS}
+
+
 def outbox_batch(db: Database, limit: int, *, after: str = "") -> list[Outgoing]:
-    """The oldest unsent writes not already rejected, with their current rows.
+    """The oldest unsent writes not already rejected, with their current records.
 
     ``after``: only writes stamped later than this (the last of a batch still on
     its way), so the next batch can be read before the last one is settled.
     """
     out: list[Outgoing] = []
-    for kind in KINDS:
-        for r in db.query(
-            f"SELECT o.hlc AS queued_hlc, t.* FROM outbox o JOIN [{kind}] t"
-            " ON t.id = o.record_id WHERE o.kind = ? AND o.rejected_reason IS NULL"
-            " AND o.hlc > ? ORDER BY o.hlc LIMIT ?",
-            [kind, after, limit],
-        ):
-            queued = r.pop("queued_hlc")
-            out.append(Outgoing(kind, queued, r))
-    out.sort(key=lambda o: o.hlc)
+    for kind, sql in _OUTBOX_SQL.items():
+        out += map(Outgoing._make, db.execute(sql, [kind, after, limit]))
+    out.sort(key=attrgetter("hlc"))
     return out[:limit]
 
 
@@ -510,27 +545,36 @@ def settle_push(
 ) -> None:
     """Forget what the council accepted; mark what it rejected, with why.
 
-    A record written again while the push was on its way stays queued: only
-    the outbox entry with the pushed stamp is settled.
+    A record written again while the push was on its way stays queued: its
+    entry (the same row) now carries a later stamp, and only entries still
+    carrying a stamp that was sent are settled. The device clock never stamps
+    two writes alike, so a pushed stamp names one write, even should the rowids
+    have moved meanwhile (VACUUM may renumber them).
     """
-    accepted: list[tuple[str, str, str]] = []
-    refused: list[tuple[str, str, str, str, str]] = []
+    accepted: list[Outgoing] = []
+    refused: list[tuple[str, str, int, str]] = []
     for index, item in enumerate(sent):
-        key = (item.kind, item.row["id"], item.hlc)
         if index in rejected:
-            refused.append((*rejected[index], *key))
+            refused.append((*rejected[index], item.entry, item.hlc))
         else:
-            accepted.append(key)
+            accepted.append(item)
     with db.atomic():
-        db.conn.executemany(
-            "UPDATE outbox SET rejected_field = ?, rejected_reason = ?"
-            " WHERE kind = ? AND record_id = ? AND hlc = ?",
-            refused,
-        )
-        db.conn.executemany(
-            "DELETE FROM outbox WHERE kind = ? AND record_id = ? AND hlc = ?",
-            accepted,
-        )
+        if refused:
+            db.conn.executemany(
+                "UPDATE outbox SET rejected_field = ?, rejected_reason = ?"
+                " WHERE rowid = ? AND hlc = ?",
+                refused,
+            )
+        if accepted:
+            # One statement for the batch: cheaper than a step per entry.
+            db.execute(
+                "DELETE FROM outbox WHERE rowid IN (SELECT value FROM json_each(?))"
+                " AND hlc IN (SELECT value FROM json_each(?))",
+                [
+                    json.dumps([item.entry for item in accepted]),
+                    json.dumps([item.hlc for item in accepted]),
+                ],
+            )
 
 
 def rejected(db: Database) -> list[RejectedRow]:

@@ -18,9 +18,15 @@ from sqlite_utils import Database
 
 from watchapp import store
 from watchapp.domain.schema import KINDS
-from watchapp.sync.client import CouncilClient, PushBody, RetryPolicy, push_body
+from watchapp.sync.client import (
+    CouncilClient,
+    PushAnswer,
+    PushBody,
+    RetryPolicy,
+    push_body,
+)
 from watchapp.sync.errors import DeviceRevoked
-from watchapp.sync.protocol import columns, to_wire
+from watchapp.sync.protocol import columns
 
 PUSH_BATCH = 500
 PULL_PAGE = 1000
@@ -61,7 +67,7 @@ def _prepare(
     outgoing = store.outbox_batch(db, batch, after=after)
     if not outgoing:
         return outgoing, None
-    return outgoing, push_body([to_wire(o.kind, o.row) for o in outgoing])
+    return outgoing, push_body([o.change for o in outgoing])
 
 
 async def _under_way(request: asyncio.Future[Any]) -> None:
@@ -82,29 +88,47 @@ def _drop(request: asyncio.Future[Any]) -> None:
 async def push(
     db: Database, client: CouncilClient, policy: RetryPolicy, *, batch: int
 ) -> tuple[int, int]:
-    """Batches go one at a time, in order, each settled when answered; the next
-    one is read and encoded while the server works on the last."""
+    """Batches go one at a time, in order, each settled when answered. The next
+    one is read and encoded while the server works on the last, and leaves as
+    soon as that one is answered, before it is settled: the server is not kept
+    waiting for the device's bookkeeping."""
     pushed = rejected = 0
     outgoing, body = _prepare(db, batch, "")
+    sending = _send(client, policy, body)
     for _ in range(MAX_ROUNDS):
-        if body is None:
+        if sending is None:
             break
-        sending = asyncio.ensure_future(policy.run(partial(client.push, body)))
+        following: asyncio.Future[PushAnswer] | None = None
         try:
             await _under_way(sending)
-            following = _prepare(db, batch, outgoing[-1].hlc)
+            after, next_body = _prepare(db, batch, outgoing[-1].hlc)
             answer = await sending
+            following = _send(client, policy, next_body)
+            refused = {
+                int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
+                for r in answer.rejected
+            }
+            store.settle_push(db, outgoing, refused)
+        except BaseException:
+            if following is not None:
+                _drop(following)
+            raise
         finally:
             _drop(sending)  # still running only when something went wrong
-        refused = {
-            int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
-            for r in answer.rejected
-        }
-        store.settle_push(db, outgoing, refused)
         pushed += len(outgoing) - len(refused)
         rejected += len(refused)
-        outgoing, body = following
+        outgoing, sending = after, following
+    if sending is not None:  # past MAX_ROUNDS: the rest waits for the next round
+        _drop(sending)
     return pushed, rejected
+
+
+def _send(
+    client: CouncilClient, policy: RetryPolicy, body: PushBody | None
+) -> asyncio.Future[PushAnswer] | None:
+    if body is None:
+        return None
+    return asyncio.ensure_future(policy.run(partial(client.push, body)))
 
 
 async def pull(
