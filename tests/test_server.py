@@ -754,6 +754,14 @@ BAD_BODIES: list[tuple[str, bytes | str, dict[str, str], int, str, str | None]] 
     ("too-many-changes",
      json.dumps({"changes": [{}] * (MAX_CHANGES_PER_PUSH + 1)}).encode(), {}, 413,
      "too_many_changes", "changes"),
+    ("utf16", '{"changes": []}'.encode("utf-16"), {}, 400, "malformed_json", None),
+    # Half a UTF-16 pair spelt in JSON: no UTF-8 answer or column can hold it.
+    ("lone-surrogate-value", b'{"changes": [{"kind": "districts", "name": "\\ud800"}]}',
+     {}, 400, "malformed_json", None),
+    ("lone-surrogate-kind", b'{"changes": [{"kind": "\\uDC00"}]}', {}, 400,
+     "malformed_json", None),
+    ("lone-surrogate-key", b'{"changes": [{"\\ud83d": 1}]}', {}, 400,
+     "malformed_json", None),
 ]
 # fmt: on
 
@@ -779,6 +787,20 @@ async def test_bad_push_body_is_refused_whole(
     )
     assert_error(response, status, code, field)
     assert refusals.count() == count
+
+
+async def test_an_escaped_surrogate_pair_is_one_character(server: Server) -> None:
+    """JSON spells an emoji as two escapes; together they are fine."""
+    phone = await server.enrol("vol1")
+    change = server.change(phone, {**VISIT, "note": "\U0001f600 smile"})
+    response = await server.http.post(
+        f"{API}/sync/push",
+        content=json.dumps({"changes": [change]}).encode(),  # ASCII: \ud83d\ude00
+        headers={**phone.auth, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+    assert server.body("visits", VISIT["id"])["note"] == "\U0001f600 smile"
 
 
 async def test_a_gzip_bomb_is_small_on_the_wire() -> None:

@@ -24,9 +24,10 @@ MAX_BACKDATE = timedelta(days=30)
 CLOCK_TOLERANCE = timedelta(minutes=5)
 
 # Control characters: Unicode's Cc category (C0 and C1, a set Unicode promises
-# never to change) and the bidirectional overrides, which can make a note read
-# differently from what is stored. One regex scan, not a lookup per character.
-_CONTROLS = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+# never to change), the bidirectional overrides, which can make a note read
+# differently from what is stored, and lone surrogates (JSON can spell half a
+# UTF-16 pair, "\ud800"; no UTF-8 text can hold one). One regex scan.
+_CONTROLS = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
 _CONTROL = re.compile(f"[{_CONTROLS}]")
 _CONTROL_MULTILINE = re.compile(f"(?![\t\n])[{_CONTROLS}]")
 
