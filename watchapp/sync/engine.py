@@ -94,16 +94,15 @@ async def push(
     waiting for the device's bookkeeping."""
     pushed = rejected = 0
     outgoing, body = _prepare(db, batch, "")
-    sending = _send(client, policy, body)
+    sending = await _send(client, policy, body)
     for _ in range(MAX_ROUNDS):
         if sending is None:
             break
         following: asyncio.Future[PushAnswer] | None = None
         try:
-            await _under_way(sending)
             after, next_body = _prepare(db, batch, outgoing[-1].hlc)
             answer = await sending
-            following = _send(client, policy, next_body)
+            following = await _send(client, policy, next_body)
             refused = {
                 int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
                 for r in answer.rejected
@@ -123,12 +122,19 @@ async def push(
     return pushed, rejected
 
 
-def _send(
+async def _send(
     client: CouncilClient, policy: RetryPolicy, body: PushBody | None
 ) -> asyncio.Future[PushAnswer] | None:
+    """A push on its way (given its moment to leave), or None without a body."""
     if body is None:
         return None
-    return asyncio.ensure_future(policy.run(partial(client.push, body)))
+    request = asyncio.ensure_future(policy.run(partial(client.push, body)))
+    try:
+        await _under_way(request)
+    except BaseException:
+        _drop(request)
+        raise
+    return request
 
 
 async def pull(
