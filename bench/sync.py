@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import math
 import os
@@ -160,6 +161,7 @@ def serve(argv: list[str]) -> int:
         http=args.http,
     )
     server = uvicorn.Server(config)
+    gc.freeze()  # as watchapp's CLI does before serving
 
     async def run() -> None:
         task = asyncio.create_task(server.serve())
