@@ -116,8 +116,11 @@ class CouncilClient:
         body: Any = None,
         content: bytes | None = None,
         params: Any = None,
+        sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
-        """``body`` is encoded here; ``content`` is already (see :func:`encode`)."""
+        """``body`` is encoded here; ``content`` is already (see :func:`encode`).
+        ``sent`` is called once the request is written out, if the transport
+        tells (a socket does; an in-process app does not)."""
         headers = {"Accept-Encoding": "gzip"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -128,7 +131,12 @@ class CouncilClient:
             headers["Content-Encoding"] = "gzip"
         try:
             response = await self.http.request(
-                method, f"{API}{path}", content=content, params=params, headers=headers
+                method,
+                f"{API}{path}",
+                content=content,
+                params=params,
+                headers=headers,
+                extensions={"trace": _on_sent(sent)} if sent else None,
             )
         except httpx.TimeoutException as exc:
             raise CouncilUnreachable(f"timed out: {exc}") from exc
@@ -177,18 +185,30 @@ class CouncilClient:
     async def me(self) -> dict[str, Any]:
         return self._json(await self._request("GET", "/me"))
 
-    async def push(self, changes: list[dict[str, Any]] | PushBody) -> PushAnswer:
+    async def push(
+        self,
+        changes: list[dict[str, Any]] | PushBody,
+        *,
+        sent: Callable[[], None] | None = None,
+    ) -> PushAnswer:
         if not isinstance(changes, PushBody):
             changes = PushBody(encode({"changes": changes}))
         data = self._json(
-            await self._request("POST", "/sync/push", content=changes.content)
+            await self._request(
+                "POST", "/sync/push", content=changes.content, sent=sent
+            )
         )
         return PushAnswer(int(data["accepted"]), list(data["rejected"]))
 
-    async def pull(self, cursor: str, limit: int) -> PullPage:
+    async def pull(
+        self, cursor: str, limit: int, *, sent: Callable[[], None] | None = None
+    ) -> PullPage:
         data = self._json(
             await self._request(
-                "GET", "/sync/pull", params={"cursor": cursor, "limit": limit}
+                "GET",
+                "/sync/pull",
+                params={"cursor": cursor, "limit": limit},
+                sent=sent,
             )
         )
         purge = data.get("purge") or {}
@@ -199,6 +219,18 @@ class CouncilClient:
             purge_residents=list(purge.get("residents", [])),
             purge_districts=list(purge.get("districts", [])),
         )
+
+
+def _on_sent(
+    sent: Callable[[], None],
+) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpcore trace hook that calls ``sent`` when the body is written."""
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith("send_request_body.complete"):
+            sent()
+
+    return trace
 
 
 @functools.cache

@@ -31,7 +31,9 @@ from watchapp.sync.protocol import columns
 PUSH_BATCH = 500
 PULL_PAGE = 1000
 MAX_ROUNDS = 10_000  # a bound, far above any real backlog
-SEND_WINDOW = 0.001  # seconds a request gets to leave before the device works
+# Seconds a request may take to leave before the device gets on with its own
+# work, when the transport does not say it has left.
+SEND_WINDOW = 0.05
 _COLUMNS = {kind: columns(kind) for kind in KINDS}
 
 
@@ -70,11 +72,20 @@ def _prepare(
     return outgoing, push_body([o.change for o in outgoing])
 
 
-async def _under_way(request: asyncio.Future[Any]) -> None:
-    """Give a request a moment to leave before this thread gets busy with the
-    database, so that the server works on it meanwhile. Only speed depends on
-    it: all database work stays on this thread, between awaits."""
-    await asyncio.wait({request}, timeout=SEND_WINDOW)
+async def _under_way(request: asyncio.Future[Any], left: asyncio.Event) -> None:
+    """Wait until a request is written out (or answered) before this thread
+    gets busy with the database, so that the server works on it meanwhile.
+    Only speed depends on it: all database work stays on this thread, between
+    awaits. Without word from the transport, wait at most SEND_WINDOW."""
+    leaving = asyncio.ensure_future(left.wait())
+    try:
+        await asyncio.wait(
+            {request, leaving},
+            timeout=SEND_WINDOW,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        leaving.cancel()
 
 
 def _drop(request: asyncio.Future[Any]) -> None:
@@ -128,9 +139,12 @@ async def _send(
     """A push on its way (given its moment to leave), or None without a body."""
     if body is None:
         return None
-    request = asyncio.ensure_future(policy.run(partial(client.push, body)))
+    left = asyncio.Event()
+    request = asyncio.ensure_future(
+        policy.run(partial(client.push, body, sent=left.set))
+    )
     try:
-        await _under_way(request)
+        await _under_way(request, left)
     except BaseException:
         _drop(request)
         raise
@@ -148,17 +162,19 @@ async def pull(
     """Pages are applied in order, each with its cursor; the next page is asked
     for (with the cursor this one brought) before this one is written."""
     pulled = pages = purged = 0
+    left = asyncio.Event()
     fetching = asyncio.ensure_future(
-        policy.run(partial(client.pull, store.device(db).cursor, page))
+        policy.run(partial(client.pull, store.device(db).cursor, page, sent=left.set))
     )
     try:
         for _ in range(MAX_ROUNDS):
             answer = await fetching
             if answer.more:
+                left = asyncio.Event()
                 fetching = asyncio.ensure_future(
-                    policy.run(partial(client.pull, answer.cursor, page))
+                    policy.run(partial(client.pull, answer.cursor, page, sent=left.set))
                 )
-                await _under_way(fetching)
+                await _under_way(fetching, left)
             pulled += store.apply_page(
                 db,
                 _rows(answer.changes),
