@@ -518,6 +518,28 @@ async def test_push_rule(
         assert server.held(record["kind"], record["id"]) == before
 
 
+async def test_a_refusal_for_what_is_stored_names_its_place_in_the_batch(
+    server: Server,
+) -> None:
+    """The store refuses an edit of another volunteer's visit inside its
+    transaction; the answer still points at the right change."""
+    server.council.write(visit_record("v-2", "r1", "vol2"))
+    server.council.clock.advance(1)
+    phone = await server.enrol("vol1")
+    batch = [
+        server.change(phone, visit_record("v-1", "r1", "vol1")),
+        server.change(phone, visit_record("v-2", "r1", "vol1", note="mine now")),
+        server.change(phone, visit_record("v-3", "r1", "vol1")),
+    ]
+    answer = await server.push_ok(phone, *batch)
+    assert answer.accepted == 2
+    assert without_message(answer.rejected) == [
+        rejection(1, batch[1], "user_id", Reason.OUT_OF_SCOPE)
+    ]
+    assert server.body("visits", "v-2")["user_id"] == "vol2"
+    assert server.body("visits", "v-3") == batch[2]
+
+
 @pytest.mark.parametrize("deleted", [False, True], ids=["demote", "delete"])
 async def test_coordinator_cannot_rewrite_an_admin_account(
     server: Server, deleted: bool

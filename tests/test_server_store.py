@@ -11,8 +11,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
-from watchapp.server.store import BODY, SqliteServerStore, migrations
-from watchapp.sync.protocol import Change
+from watchapp.server.store import BODY, SqliteServerStore, Stored, migrations
+from watchapp.sync.protocol import Change, Reason, Rejection
 
 NOTE = '見守り: "元気"\\ 改行\nあり\tタブ'
 
@@ -177,4 +177,53 @@ def test_migration_moves_json_bodies_into_columns(tmp_path: Path) -> None:
     assert store.assigned_residents("u1") == frozenset()  # its assignment is inactive
     account = store.account("u1")
     assert account is not None and account.name == "筑後 太郎"
+    store.close()
+
+
+def change(record: dict[str, Any]) -> Change:
+    return Change(record["kind"], {k: v for k, v in record.items() if k != "kind"})
+
+
+def test_a_change_to_a_stored_record_is_put_to_admit_first(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    visit = every_kind()[5]
+    v1 = stamped({**visit, "id": "v1"}, 1)
+    store.apply([change(v1)])
+    asked: list[tuple[str, str]] = []
+
+    def admit(c: Change, stored: Stored) -> Rejection | None:
+        asked.append((c.id, stored.hlc))
+        return Rejection("user_id", Reason.OUT_OF_SCOPE, "not yours")
+
+    edited = {**stamped(v1, 2), "note": "書き換え"}
+    batch = [
+        stamped({**visit, "id": "v2"}, 3),
+        edited,
+        stamped({**visit, "id": "v3"}, 4),
+    ]
+    refused = store.apply([change(r) for r in batch], admit=admit)
+    assert list(refused) == [1] and refused[1].reason is Reason.OUT_OF_SCOPE
+    assert asked == [("v1", v1["hlc"])]  # only the stored one, as stored before
+    held = {json.loads(b)["id"]: json.loads(b) for b in store.bodies("visits")}
+    assert held == {"v1": v1, "v2": batch[0], "v3": batch[2]}
+    store.close()
+
+
+def test_a_record_twice_in_a_batch_meets_its_earlier_self(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    visit = every_kind()[5]
+    first = stamped({**visit, "note": "一回目"}, 5)
+    second = stamped({**visit, "note": "二回目"}, 6)
+    asked: list[str] = []
+
+    def admit(c: Change, stored: Stored) -> Rejection | None:
+        asked.append(stored.hlc)
+        return None
+
+    assert (
+        store.apply([change(first), change(second), change(first)], admit=admit) == {}
+    )
+    assert asked == [first["hlc"], first["hlc"]]
+    (text,) = store.bodies("visits")
+    assert json.loads(text)["note"] == "二回目"
     store.close()

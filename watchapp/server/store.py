@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from sqlite_utils.migrations import Migrations
 from watchapp.domain.hlc import Hlc, tick
 from watchapp.domain.model import Role
 from watchapp.domain.schema import ENVELOPE, KINDS, FieldType, format_datetime
-from watchapp.sync.protocol import Change
+from watchapp.sync.protocol import Change, Rejection
 
 migrations = Migrations("watchapp-server")
 
@@ -182,6 +182,10 @@ class Stored:
     user_id: str | None
 
 
+# Whether a change may overwrite the record stored: None, or why not.
+Admit = Callable[[Change, Stored], Rejection | None]
+
+
 @dataclass(frozen=True)
 class Scope:
     """What a device may hold. ``everything`` for admins; districts for
@@ -236,7 +240,9 @@ class ServerStore(Protocol):
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Stored]: ...
     def assigned_residents(self, user_id: str) -> frozenset[str]: ...
-    def apply(self, changes: Sequence[Change]) -> int: ...
+    def apply(
+        self, changes: Sequence[Change], *, admit: Admit | None = None
+    ) -> dict[int, Rejection]: ...
     def write_server_records(
         self, changes: Sequence[dict[str, Any]], *, now: datetime
     ) -> None: ...
@@ -269,7 +275,8 @@ class _KindSql:
     """How one kind is written: the upsert, and which record key goes into
     each of its ``?`` after the seq."""
 
-    upsert: str
+    insert: str  # a new record; nothing if the (kind, id) is there
+    upsert: str  # the last writer wins
     keys: tuple[str, ...]
 
 
@@ -280,13 +287,16 @@ def _kind_sql(kind: str) -> _KindSql:
         columns.append(_OWN_ID_AS[kind])
         keys.append("id")
     updates = ", ".join(f"{c} = excluded.{c}" for c in ["seq", *columns])
-    upsert = (
+    insert = (
         f"INSERT INTO records (seq, kind, {', '.join(columns)})"
         f" VALUES (?, '{kind}', {', '.join('?' for _ in columns)})"
-        f" ON CONFLICT (kind, id) DO UPDATE SET {updates}"
-        " WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)"
     )
-    return _KindSql(upsert, tuple(keys))
+    return _KindSql(
+        f"{insert} ON CONFLICT (kind, id) DO NOTHING",
+        f"{insert} ON CONFLICT (kind, id) DO UPDATE SET {updates}"
+        " WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)",
+        tuple(keys),
+    )
 
 
 def _json_value(name: str) -> str:
@@ -520,23 +530,28 @@ class SqliteServerStore:
     # ---- records --------------------------------------------------------------
 
     def stored(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        with self._lock:
+            return {key: s for key, (_, s) in self._stored_with_seq(keys).items()}
+
+    def _stored_with_seq(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[int, Stored]]:
         # One lookup per kind through the (kind, id) index: a row-value
         # "(kind, id) IN (...)" list makes SQLite scan the whole index.
         ids: dict[str, set[str]] = {}
         for kind, record_id in keys:
             ids.setdefault(kind, set()).add(record_id)
-        out: dict[tuple[str, str], Stored] = {}
-        with self._lock:
-            for kind, wanted in ids.items():
-                rows = self.db.conn.execute(
-                    "SELECT kind, id, hlc, origin, deleted, district_id, group_id,"
-                    " resident_id, user_id FROM records WHERE kind = ?"
-                    " AND id IN (SELECT value FROM json_each(?))",
-                    [kind, json.dumps(list(wanted))],
-                ).fetchall()
-                for r in rows:
-                    s = Stored(r[0], r[1], r[2], r[3], bool(r[4]), *r[5:])
-                    out[(s.kind, s.id)] = s
+        out: dict[tuple[str, str], tuple[int, Stored]] = {}
+        for kind, wanted in ids.items():
+            rows = self.db.conn.execute(
+                "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
+                " resident_id, user_id FROM records WHERE kind = ?"
+                " AND id IN (SELECT value FROM json_each(?))",
+                [kind, json.dumps(list(wanted))],
+            ).fetchall()
+            for r in rows:
+                s = Stored(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
+                out[(s.kind, s.id)] = (r[0], s)
         return out
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
@@ -559,10 +574,21 @@ class SqliteServerStore:
         ).fetchone()
         return int(row[0]) - n + 1
 
-    def apply(self, changes: Sequence[Change]) -> int:
-        """Last writer wins by (hlc, origin); a change already held is a no-op."""
+    def apply(
+        self, changes: Sequence[Change], *, admit: Admit | None = None
+    ) -> dict[int, Rejection]:
+        """Last writer wins by (hlc, origin); a change already held is a no-op.
+
+        A change to a record already stored is first put to ``admit`` with the
+        stored record, inside the transaction: the write rules that depend on
+        what is stored. Returns what ``admit`` refused, by index.
+
+        Most pushes are new records: they go in with one insert each, and
+        only when some were already there is anything looked up.
+        """
         if not changes:
-            return 0
+            return {}
+        refused: dict[int, Rejection] = {}
         with self._lock, self.db.atomic():
             first = self._reserve(len(changes))
             rows: dict[str, list[tuple[Any, ...]]] = {}
@@ -572,16 +598,46 @@ class SqliteServerStore:
                     (seq, *map(get, _SQL[change.kind].keys))
                 )
             before = self.db.conn.total_changes
-            # By kind: a (kind, id) written twice in one batch keeps its order.
             for kind, kind_rows in rows.items():
-                self.db.conn.executemany(_SQL[kind].upsert, kind_rows)
-            written = self.db.conn.total_changes - before
+                self.db.conn.executemany(_SQL[kind].insert, kind_rows)
+            if self.db.conn.total_changes - before < len(changes):
+                refused = self._write_over(changes, first, admit)
             # HLC receive: the server's own later writes stamp after these.
-            self.db.execute(
-                "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
-                [max(c.record["hlc"] for c in changes)],
+            stamps = [
+                c.record["hlc"] for i, c in enumerate(changes) if i not in refused
+            ]
+            if stamps:
+                self.db.execute(
+                    "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
+                    [max(stamps)],
+                )
+        return refused
+
+    def _write_over(
+        self, changes: Sequence[Change], first: int, admit: Admit | None
+    ) -> dict[int, Rejection]:
+        """The changes :meth:`apply` found already stored (or twice in the
+        batch): admitted, then written where they win."""
+        held = self._stored_with_seq([(c.kind, c.id) for c in changes])
+        refused: dict[int, Rejection] = {}
+        rows: dict[str, list[tuple[Any, ...]]] = {}
+        for index, change in enumerate(changes):
+            seq = first + index
+            seq_held, stored = held[(change.kind, change.id)]
+            if seq_held == seq:
+                continue  # inserted just now
+            problem = admit(change, stored) if admit else None
+            if problem is not None:
+                refused[index] = problem
+                continue
+            get = change.record.get
+            rows.setdefault(change.kind, []).append(
+                (seq, *map(get, _SQL[change.kind].keys))
             )
-            return written
+        # By kind: a (kind, id) written twice in one batch keeps its order.
+        for kind, kind_rows in rows.items():
+            self.db.conn.executemany(_SQL[kind].upsert, kind_rows)
+        return refused
 
     def write_server_records(
         self, changes: Sequence[dict[str, Any]], *, now: datetime

@@ -93,15 +93,25 @@ class Cursor:
 
 
 def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
+    """Check each change, then write those that pass. The rules are applied
+    twice: here as if each record were new, and by the store, inside its
+    transaction, for records it already holds (what is stored can only add
+    reasons to refuse)."""
     now = ctx.clock()
     account = device.account
     checked = [check_change(item, now=now) for item in items]
     ok = [c for c in checked if isinstance(c, Change)]
-    keys = [(c.kind, c.id) for c in ok]
-    keys += [
-        ("residents", c.record["resident_id"]) for c in ok if "resident_id" in c.record
-    ]
-    stored = ctx.store.stored(keys)
+    residents = {
+        rid: s
+        for (_, rid), s in ctx.store.stored(
+            [
+                ("residents", c.record["resident_id"])
+                for c in ok
+                if "resident_id" in c.record
+            ]
+            + [("residents", c.id) for c in ok if c.kind == "residents"]
+        ).items()
+    }
     mine = (
         ctx.store.assigned_residents(account.user_id)
         if rules.is_field_worker(account)
@@ -112,41 +122,57 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
         for c in ok
         if c.kind == "users" and (a := ctx.store.account(c.id)) is not None
     }
+
+    def check(change: Change, stored: Stored | None) -> Rejection | None:
+        resident_id = change.record.get("resident_id")
+        return rules.check_write(
+            account,
+            device.device_id,
+            change,
+            stored=stored,
+            resident=residents.get(resident_id) if resident_id else None,
+            my_residents=mine,
+            stored_role=roles.get(change.id) if change.kind == "users" else None,
+        )
+
     accepted: list[Change] = []
-    rejected: list[dict[str, Any]] = []
-    for index, (item, result) in enumerate(zip(items, checked, strict=True)):
+    where: list[int] = []  # each accepted change's index in the batch
+    problems: dict[int, Rejection] = {}
+    for index, result in enumerate(checked):
         if isinstance(result, Change):
-            resident_id = result.record.get("resident_id")
-            problem: Rejection | None = rules.check_write(
-                account,
-                device.device_id,
-                result,
-                stored=stored.get((result.kind, result.id)),
-                resident=stored.get(("residents", resident_id))
-                if resident_id
-                else None,
-                my_residents=mine,
-                stored_role=roles.get(result.id) if result.kind == "users" else None,
-            )
+            problem = check(result, None)
             if problem is None:
                 accepted.append(result)
+                where.append(index)
                 if result.kind == "residents":  # later changes may refer to it
-                    stored[("residents", result.id)] = _as_stored(result)
+                    residents[result.id] = _as_stored(result)
                 continue
         else:
             problem = result
-        rejected.append(
-            {
-                "index": index,
-                "kind": item.get("kind") if isinstance(item, dict) else None,
-                "id": item.get("id") if isinstance(item, dict) else None,
-                "field": problem.field,
-                "reason": problem.reason.value,
-                "message": problem.message,
-            }
-        )
-    ctx.store.apply(accepted)
-    return {"ok": True, "accepted": len(accepted), "rejected": rejected}
+        problems[index] = problem
+    for i, problem in ctx.store.apply(accepted, admit=check).items():
+        problems[where[i]] = problem
+    rejected = [
+        {
+            "index": index,
+            "kind": items[index].get("kind")
+            if isinstance(items[index], dict)
+            else None,
+            "id": items[index].get("id") if isinstance(items[index], dict) else None,
+            "field": problem.field,
+            "reason": problem.reason.value,
+            "message": problem.message,
+        }
+        for index, problem in sorted(problems.items())
+    ]
+    return {"ok": True, "accepted": len(items) - len(rejected), "rejected": rejected}
+
+
+def _named(item: Any) -> dict[str, Any]:
+    """The kind and id a rejected change says it has, if it says."""
+    if not isinstance(item, dict):
+        return {"kind": None, "id": None}
+    return {"kind": item.get("kind"), "id": item.get("id")}
 
 
 def _as_stored(change: Change) -> Stored:
