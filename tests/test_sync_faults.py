@@ -66,7 +66,7 @@ from watchapp.state import (
     SyncOutcome,
     SyncState,
 )
-from watchapp.sync import client
+from watchapp.sync import client, engine
 from watchapp.sync.client import CouncilClient, RetryPolicy
 from watchapp.sync.engine import sync_once
 from watchapp.sync.errors import CouncilUnreachable, ServerBusy, ServerFailed
@@ -850,21 +850,23 @@ async def test_kill_9_during_a_push_loses_and_doubles_nothing(tmp_path: Path) ->
             ]
         assert phone.status().pending == QUEUED
 
-        # Kill the server once the second batch is committed but before its
-        # answer (held back 0.5 s by the server) reaches the device.
+        # Kill the server once two batches are committed but before their
+        # answers (held back 0.5 s by the server) reach the device: the engine
+        # has both out at once (engine.PUSH_WINDOW).
         sync = asyncio.ensure_future(phone.sync_now())
         while count_visits(server.db) < 2 * 500:
             assert not sync.done(), "the push finished before the kill"
             await asyncio.sleep(0.005)
         server.kill()
         assert (await sync).state is SyncState.OFFLINE
-        assert phone.status().pending == QUEUED - 500  # batch 2: sent, unanswered
+        assert engine.PUSH_WINDOW == 2
+        assert phone.status().pending == QUEUED  # batches 1 and 2: unanswered
         assert count_visits(server.db) == 2 * 500
 
         server.start()  # same file, same port
         outcome = await phone.sync_now()
         assert outcome.state is SyncState.OK and outcome.report is not None
-        assert outcome.report.pushed == QUEUED - 500
+        assert outcome.report.pushed == QUEUED  # 1,000 of them again: no-ops
         assert phone.status().pending == 0
         server.stop()
 

@@ -8,6 +8,7 @@ and pushing or pulling the same thing twice changes nothing.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,9 @@ from watchapp.sync.errors import DeviceRevoked
 from watchapp.sync.protocol import columns
 
 PUSH_BATCH = 500
+# Pushes out at once: while the server waits for its disk to commit one batch,
+# it reads the next (bench/sync.py: about 6% faster than one at a time).
+PUSH_WINDOW = 2
 PULL_PAGE = 1000
 MAX_ROUNDS = 10_000  # a bound, far above any real backlog
 # Seconds a request may take to leave before the device gets on with its own
@@ -99,46 +103,44 @@ def _drop(request: asyncio.Future[Any]) -> None:
 async def push(
     db: Database, client: CouncilClient, policy: RetryPolicy, *, batch: int
 ) -> tuple[int, int]:
-    """Batches go one at a time, in order, each settled when answered. The next
-    one is read and encoded while the server works on the last, and leaves as
-    soon as that one is answered, before it is settled: the server is not kept
-    waiting for the device's bookkeeping."""
+    """Batches are read in stamp order and sent PUSH_WINDOW at a time; each is
+    settled when answered, and the next one read and sent while the server
+    works on those still out. Order between batches does not matter: the last
+    writer wins by stamp wherever a record lands, and a record written again
+    meanwhile stays queued with its new stamp (see ``store.settle_push``)."""
     pushed = rejected = 0
-    outgoing, body = _prepare(db, batch, "")
-    sending = await _send(client, policy, body)
-    for _ in range(MAX_ROUNDS):
-        if sending is None:
-            break
-        following: asyncio.Future[PushAnswer] | None = None
-        try:
-            after, next_body = _prepare(db, batch, outgoing[-1].hlc)
+    out: deque[tuple[list[store.Outgoing], asyncio.Future[PushAnswer]]] = deque()
+    after = ""
+    try:
+        for _ in range(MAX_ROUNDS):
+            while len(out) < PUSH_WINDOW:
+                outgoing, body = _prepare(db, batch, after)
+                if body is None:
+                    break
+                after = outgoing[-1].hlc
+                out.append((outgoing, await _send(client, policy, body)))
+            if not out:
+                break
+            outgoing, sending = out[0]
             answer = await sending
-            following = await _send(client, policy, next_body)
+            out.popleft()
             refused = {
                 int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
                 for r in answer.rejected
             }
             store.settle_push(db, outgoing, refused)
-        except BaseException:
-            if following is not None:
-                _drop(following)
-            raise
-        finally:
-            _drop(sending)  # still running only when something went wrong
-        pushed += len(outgoing) - len(refused)
-        rejected += len(refused)
-        outgoing, sending = after, following
-    if sending is not None:  # past MAX_ROUNDS: the rest waits for the next round
-        _drop(sending)
+            pushed += len(outgoing) - len(refused)
+            rejected += len(refused)
+    finally:
+        for _, sending in out:  # still out only when something went wrong
+            _drop(sending)
     return pushed, rejected
 
 
 async def _send(
-    client: CouncilClient, policy: RetryPolicy, body: PushBody | None
-) -> asyncio.Future[PushAnswer] | None:
-    """A push on its way (given its moment to leave), or None without a body."""
-    if body is None:
-        return None
+    client: CouncilClient, policy: RetryPolicy, body: PushBody
+) -> asyncio.Future[PushAnswer]:
+    """A push on its way (given its moment to leave)."""
     left = asyncio.Event()
     request = asyncio.ensure_future(
         policy.run(partial(client.push, body, sent=left.set))
