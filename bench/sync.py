@@ -65,14 +65,14 @@ from watchapp.server.auth import digest, new_code
 from watchapp.server.store import SqliteServerStore
 from watchapp.sync import engine
 from watchapp.sync.client import CouncilClient, RetryPolicy, connect
-from watchapp.sync.protocol import API, to_wire
+from watchapp.sync.protocol import API, MAX_CHANGES_PER_PUSH, MAX_PULL_LIMIT, to_wire
 
 HERE = Path(__file__).resolve().parent
 POUCHDB = HERE / "pouchdb"
 RESIDENTS = 50
 VOLUNTEERS = 4
-PUSH_BATCH = 1000  # the protocol's limit; the fastest (see the report)
-PULL_PAGE = 5000  # likewise
+PUSH_BATCH = MAX_CHANGES_PER_PUSH  # the protocol's limit; the fastest
+PULL_PAGE = MAX_PULL_LIMIT  # likewise
 TARGETS = {
     "push_rps": 50_000.0,
     "pull_rps": 40_000.0,
