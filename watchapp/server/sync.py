@@ -284,7 +284,7 @@ _NOTED = ('{"kind":"visits"', '{"kind":"concern_updates"')
 def _page(
     bodies: list[str], cursor: Cursor, more: bool, purge: dict[str, list[str]]
 ) -> str:
-    """The page as JSON text: stored bodies are spliced in, not re-encoded."""
+    """The page as JSON text: the bodies SQLite wrote are spliced in as they are."""
     return (
         '{"ok":true,"changes":['
         + ",".join(bodies)
