@@ -327,6 +327,17 @@ def test_settling_forgets_the_accepted_and_marks_the_rejected(
     assert store.outbox_batch(fresh_db, 10) == []  # not sent again as it is
 
 
+def test_refused_writes_can_be_queued_again(fresh_db: Database) -> None:
+    stamps = [store.save_visit(fresh_db, visit(f"v{n}"), now_ms=n) for n in range(3)]
+    batch = store.outbox_batch(fresh_db, 10)
+    store.settle_push(fresh_db, batch, {0: ("resident_id", "out_of_scope")})
+    assert store.requeue_rejected(fresh_db) == 1
+    assert store.rejected(fresh_db) == []
+    assert queued(fresh_db) == [("v0", stamps[0], None)]
+    assert [o.record_id for o in store.outbox_batch(fresh_db, 10)] == ["v0"]
+    assert store.requeue_rejected(fresh_db) == 0
+
+
 def test_a_write_made_while_its_push_was_on_its_way_stays_queued(
     fresh_db: Database,
 ) -> None:

@@ -354,6 +354,16 @@ def test_refused_records_are_listed_in_japanese(
     status = find(round_view(state, JA, shell), "status_rejected", ft.Text)
     assert status.value == "送れなかった記録 1件（わたしの記録で確認できます）"
 
+    # The coordinator puts the assignment right; the volunteer sends it again.
+    council.clock.advance(1)
+    council.write(assignment_record("r2", "vol1"))
+    click(find(view, "send_again", ft.Button))
+    assert shell.toasts[-1][0] == JA.sync_results[SyncState.OK]
+    assert state.rejected() == [] and state.status().pending == 0
+    assert "send_again" not in [c.key for c in walk(history_view(state, JA, shell))]
+    stored = council.store.db.execute("SELECT id FROM records WHERE id = ?", [visit.id])
+    assert stored.fetchone() is not None
+
 
 def test_a_coordinator_sees_visits_from_the_district(
     council: Council, tmp_path: Path, shell: FakeShell

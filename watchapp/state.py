@@ -312,6 +312,13 @@ class AppState:
         with self._lock:
             return store.rejected(self._db)
 
+    async def send_rejected_again(self) -> SyncOutcome:
+        """Send the refused changes once more, now: what the council refuses
+        again comes back to the list, with its reason."""
+        with self._lock:
+            store.requeue_rejected(self._db)
+        return await self.sync_now()
+
     # ---- the council -----------------------------------------------------------
 
     def is_enrolled(self) -> bool:

@@ -577,6 +577,18 @@ def settle_push(
             )
 
 
+def requeue_rejected(db: Database) -> int:
+    """Put the writes the council refused back in the queue, to be sent again
+    (the council's side may have changed: a resident assigned since, say).
+    Returns how many."""
+    with db.atomic():
+        cursor = db.execute(
+            "UPDATE outbox SET rejected_field = NULL, rejected_reason = NULL"
+            " WHERE rejected_reason IS NOT NULL"
+        )
+        return int(cursor.rowcount)
+
+
 def rejected(db: Database) -> list[RejectedRow]:
     out = []
     for r in db.query(

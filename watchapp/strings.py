@@ -84,6 +84,8 @@ class Strings:
     history_empty: str
     rejected_title: str
     rejected_line: str
+    rejected_hint: str
+    rejected_again: str
     reasons: Mapping[Reason, str]
     # coordinators
     nav_district: str
@@ -255,6 +257,8 @@ JA = Strings(
     history_empty="まだ記録がありません",
     rejected_title="送れなかった記録",
     rejected_line="{when} {name}さん：{reason}",
+    rejected_hint="担当のコーディネーターに確かめてから、もう一度送れます",
+    rejected_again="もう一度送る",
     reasons={
         Reason.MALFORMED: "記録の形が正しくありません",
         Reason.UNKNOWN_KIND: "この種類の記録は受け付けられません",
@@ -416,6 +420,8 @@ EN = Strings(
     history_empty="No records yet",
     rejected_title="Records not accepted",
     rejected_line="{when} {name}: {reason}",
+    rejected_hint="Check with your coordinator, then send them again",
+    rejected_again="Send again",
     reasons={
         Reason.MALFORMED: "The record is malformed",
         Reason.UNKNOWN_KIND: "This kind of record is not accepted",

@@ -15,6 +15,7 @@ from watchapp.views.common import (
     SMALL,
     TITLE,
     Shell,
+    big_button,
     nav_bar,
     status_line,
     text,
@@ -76,6 +77,15 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
                 key=f"rejected:{r.record_id}",
             )
             for r in rejected
+        ]
+
+        async def send_again() -> None:
+            outcome = await state.send_rejected_again()
+            shell.toast(s.sync_results[outcome.state])
+
+        refused += [
+            text(s.rejected_hint, size=SMALL, color=MUTED_COLOR),
+            ft.Row([big_button(s.rejected_again, send_again, key="send_again")]),
         ]
     return ft.View(
         route="/history",
