@@ -135,17 +135,39 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
             stored_role=roles.get(change.id) if change.kind == "users" else None,
         )
 
+    # As if new, a change's verdict depends only on these fields (and on the
+    # residents known, which change only when a resident is written): a batch
+    # of visits asks about a few dozen residents, not thousands of records.
+    verdicts: dict[tuple[Any, ...], Rejection | None] = {}
+
+    def check_new(change: Change) -> Rejection | None:
+        r = change.record
+        key = (
+            change.kind,
+            r["origin"],
+            r["district_id"],
+            r.get("group_id"),
+            r.get("user_id"),
+            r.get("resident_id"),
+            r.get("role"),
+            change.id if change.kind == "users" else None,
+        )
+        if key not in verdicts:
+            verdicts[key] = check(change, None)
+        return verdicts[key]
+
     accepted: list[Change] = []
     where: list[int] = []  # each accepted change's index in the batch
     problems: dict[int, Rejection] = {}
     for index, result in enumerate(checked):
         if isinstance(result, Change):
-            problem = check(result, None)
+            problem = check_new(result)
             if problem is None:
                 accepted.append(result)
                 where.append(index)
                 if result.kind == "residents":  # later changes may refer to it
                     residents[result.id] = _as_stored(result)
+                    verdicts.clear()
                 continue
         else:
             problem = result

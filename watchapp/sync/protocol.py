@@ -173,6 +173,9 @@ _RULES: dict[str, tuple[_Rule, ...]] = {
     kind: tuple(_rule(f) for f in fields.values()) for kind, fields in _TYPES.items()
 }
 _NAMES = {kind: frozenset(fields) for kind, fields in _TYPES.items()}
+# Change(kind, record) without the named tuple's Python-level __new__: a push
+# makes one per record.
+_new_change = tuple.__new__
 _FINE = {kind: _fine_kind(kind, rules) for kind, rules in _RULES.items()}
 
 
@@ -253,7 +256,7 @@ def check_change(obj: object, *, now: datetime) -> Change | Rejection:
         )
     if kind == "districts" and record["district_id"] != record["id"]:
         return Rejection("district_id", Reason.BAD_VALUE, "a district is its own scope")
-    return Change(kind, record)
+    return _new_change(Change, (kind, record))
 
 
 @functools.lru_cache(maxsize=4)
