@@ -227,3 +227,13 @@ def test_a_record_twice_in_a_batch_meets_its_earlier_self(tmp_path: Path) -> Non
     (text,) = store.bodies("visits")
     assert json.loads(text)["note"] == "二回目"
     store.close()
+
+
+def test_an_optional_field_left_out_is_stored_as_null(tmp_path: Path) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    resident = stamped(every_kind()[2], 1)
+    del resident["address"]
+    store.apply([change(resident)])
+    (text,) = store.bodies("residents")
+    assert json.loads(text) == {**resident, "address": None}
+    store.close()

@@ -12,6 +12,7 @@ implement :class:`ServerStore` with the same SQL shapes.
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -278,6 +279,7 @@ class _KindSql:
     insert: str  # a new record; nothing if the (kind, id) is there
     upsert: str  # the last writer wins
     keys: tuple[str, ...]
+    values: Callable[[dict[str, Any]], tuple[Any, ...]]  # keys' values, all there
 
 
 def _kind_sql(kind: str) -> _KindSql:
@@ -296,6 +298,7 @@ def _kind_sql(kind: str) -> _KindSql:
         f"{insert} ON CONFLICT (kind, id) DO UPDATE SET {updates}"
         " WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)",
         tuple(keys),
+        operator.itemgetter(*keys),
     )
 
 
@@ -317,6 +320,18 @@ def _body_sql() -> str:
 
 
 _SQL = {kind: _kind_sql(kind) for kind in KINDS}
+
+
+def _values(seq: int, change: Change) -> tuple[Any, ...]:
+    """One row for a kind's insert or upsert: the seq, then the record's values
+    (None for an optional field left out)."""
+    sql = _SQL[change.kind]
+    try:
+        return (seq,) + sql.values(change.record)  # devices send every field
+    except KeyError:
+        return (seq, *map(change.record.get, sql.keys))
+
+
 BODY = _body_sql()
 
 
@@ -596,10 +611,7 @@ class SqliteServerStore:
             first = self._reserve(len(changes))
             rows: dict[str, list[tuple[Any, ...]]] = {}
             for seq, change in enumerate(changes, first):
-                get = change.record.get
-                rows.setdefault(change.kind, []).append(
-                    (seq, *map(get, _SQL[change.kind].keys))
-                )
+                rows.setdefault(change.kind, []).append(_values(seq, change))
             before = self.db.conn.total_changes
             for kind, kind_rows in rows.items():
                 self.db.conn.executemany(_SQL[kind].insert, kind_rows)
@@ -633,10 +645,7 @@ class SqliteServerStore:
             if problem is not None:
                 refused[index] = problem
                 continue
-            get = change.record.get
-            rows.setdefault(change.kind, []).append(
-                (seq, *map(get, _SQL[change.kind].keys))
-            )
+            rows.setdefault(change.kind, []).append(_values(seq, change))
         # By kind: a (kind, id) written twice in one batch keeps its order.
         for kind, kind_rows in rows.items():
             self.db.conn.executemany(_SQL[kind].upsert, kind_rows)
