@@ -33,10 +33,9 @@ from watchapp.domain.model import (
 )
 from watchapp.domain.rules import local_date
 from watchapp.domain.schema import (
-    ENVELOPE,
     KINDS,
-    FieldType,
     format_datetime,
+    json_object_sql,
     parse_datetime,
 )
 
@@ -495,27 +494,14 @@ def save_enrolment(
         )
 
 
-def _wire_value(column: str, datatype: FieldType) -> str:
-    if datatype is FieldType.BOOL:  # 0/1 in the store; NULL stays null
-        return (
-            f"json(CASE WHEN t.{column} THEN 'true'"
-            f" WHEN NOT t.{column} THEN 'false' END)"
-        )
-    return f"t.{column}"
-
-
 def _outbox_sql(kind: str) -> str:
     """A kind's unsent writes in push order, each record already encoded as
     ``protocol.to_wire`` has it: ``"kind"``, then the envelope and the kind's
     fields in schema order (tests/test_store.py holds the two equal). SQLite
     writes the JSON, which spares a Python dict and a json.dumps per record."""
-    pairs = ", ".join(
-        f"'{f.name}', {_wire_value(f.name, f.datatype)}"
-        for f in (*ENVELOPE, *KINDS[kind].fields)
-    )
     return (
         "SELECT o.rowid, o.kind, o.record_id, o.hlc,"
-        f" CAST(json_object('kind', '{kind}', {pairs}) AS BLOB)"
+        f" CAST({json_object_sql(kind, 't')} AS BLOB)"
         f" FROM outbox o JOIN [{kind}] t ON t.id = o.record_id"
         " WHERE o.kind = ? AND o.rejected_reason IS NULL AND o.hlc > ?"
         " ORDER BY o.hlc LIMIT ?"

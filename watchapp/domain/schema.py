@@ -38,6 +38,11 @@ class Kind:
     fields: tuple[Field, ...]
     scope: tuple[str, ...]
 
+    @property
+    def wire_fields(self) -> tuple[Field, ...]:
+        """The envelope, then the kind's own fields: a record's keys, in order."""
+        return (*ENVELOPE, *self.fields)
+
 
 ENVELOPE: tuple[Field, ...] = (
     Field("id", FieldType.TEXT),  # UUIDv7
@@ -121,6 +126,22 @@ KINDS: dict[str, Kind] = {
         ),
     )
 }
+
+
+def json_object_sql(kind: str, table: str = "") -> str:
+    """SQLite for a row of ``kind`` as its wire JSON: "kind" first, then the
+    envelope and the kind's fields, flags (stored 0/1) as JSON booleans and
+    NULL as null. The device store writes pushes with it, the server pulls."""
+    pairs = [f"'kind', '{kind}'"]
+    for f in KINDS[kind].wire_fields:
+        value = f"{table}.{f.name}" if table else f.name
+        if f.datatype is FieldType.BOOL:
+            value = (
+                f"CASE WHEN {value} THEN json('true')"
+                f" WHEN NOT {value} THEN json('false') END"
+            )
+        pairs.append(f"'{f.name}', {value}")
+    return f"json_object({', '.join(pairs)})"
 
 
 def format_datetime(moment: datetime) -> str:

@@ -26,7 +26,7 @@ from sqlite_utils.migrations import Migrations
 
 from watchapp.domain.hlc import Hlc, tick
 from watchapp.domain.model import Role
-from watchapp.domain.schema import ENVELOPE, KINDS, FieldType, format_datetime
+from watchapp.domain.schema import KINDS, format_datetime, json_object_sql
 from watchapp.sync.protocol import Change, Rejection
 
 migrations = Migrations("watchapp-server")
@@ -263,12 +263,6 @@ class ServerStore(Protocol):
 
 # Residents and users are indexed by their own id in these columns.
 _OWN_ID_AS = {"residents": "resident_id", "users": "user_id"}
-_BOOLS = frozenset(
-    f.name
-    for spec in KINDS.values()
-    for f in (*ENVELOPE, *spec.fields)
-    if f.datatype is FieldType.BOOL
-)
 
 
 @dataclass(frozen=True)
@@ -283,7 +277,7 @@ class _KindSql:
 
 
 def _kind_sql(kind: str) -> _KindSql:
-    names = [f.name for f in (*ENVELOPE, *KINDS[kind].fields)]
+    names = [f.name for f in KINDS[kind].wire_fields]
     columns, keys = list(names), list(names)
     if kind in _OWN_ID_AS:
         columns.append(_OWN_ID_AS[kind])
@@ -302,21 +296,10 @@ def _kind_sql(kind: str) -> _KindSql:
     )
 
 
-def _json_value(name: str) -> str:
-    if name in _BOOLS:  # stored 0/1, sent as JSON booleans
-        return f"CASE {name} WHEN 1 THEN json('true') WHEN 0 THEN json('false') END"
-    return name
-
-
 def _body_sql() -> str:
-    """SQL for a row's wire JSON: "kind" first, then the kind's fields."""
-    cases = []
-    for kind, spec in KINDS.items():
-        pairs = ", ".join(
-            f"'{f.name}', {_json_value(f.name)}" for f in (*ENVELOPE, *spec.fields)
-        )
-        cases.append(f"WHEN '{kind}' THEN json_object('kind', kind, {pairs})")
-    return f"CASE kind {' '.join(cases)} END"
+    """SQL for a row's wire JSON, whatever its kind."""
+    cases = " ".join(f"WHEN '{k}' THEN {json_object_sql(k)}" for k in KINDS)
+    return f"CASE kind {cases} END"
 
 
 _SQL = {kind: _kind_sql(kind) for kind in KINDS}

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from watchapp.domain.hlc import Hlc
-from watchapp.domain.schema import ENVELOPE, KINDS, Field, FieldType, format_datetime
+from watchapp.domain.schema import KINDS, Field, FieldType, format_datetime
 from watchapp.domain.validation import NOTE_MAX_CHARS, has_control_chars
 
 API = "/api/v1"
@@ -51,7 +51,7 @@ _DATETIME_FINE = re.compile(
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LONG_TEXT = frozenset({"note"})
 _TYPES: dict[str, dict[str, Field]] = {
-    kind: {f.name: f for f in (*ENVELOPE, *spec.fields)} for kind, spec in KINDS.items()
+    kind: {f.name: f for f in spec.wire_fields} for kind, spec in KINDS.items()
 }
 
 
