@@ -62,15 +62,17 @@ class PushBody:
 
 def encode(body: Any) -> bytes:
     """A request body: compact UTF-8 JSON, gzipped."""
-    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    return gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)
+    return _gzip(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def push_body(changes: Sequence[bytes]) -> PushBody:
     """A push body around changes already encoded, each one JSON object in
     UTF-8 (the device store writes them: see ``store.outbox_batch``)."""
-    raw = b'{"changes":[' + b",".join(changes) + b"]}"
-    return PushBody(gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0))
+    return PushBody(_gzip(b'{"changes":[' + b",".join(changes) + b"]}"))
+
+
+def _gzip(raw: bytes) -> bytes:
+    return gzip.compress(raw, compresslevel=GZIP_LEVEL, mtime=0)
 
 
 @dataclass(frozen=True)
