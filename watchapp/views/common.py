@@ -43,6 +43,29 @@ def text(
     return ft.Text(value, size=size, key=key, **kw)  # type: ignore[arg-type]
 
 
+def list_row(
+    first: str,
+    *details: str,
+    key: str,
+    on_click: Callable[[], None] | None = None,
+) -> ft.Container:
+    """One entry of a list of visits: a line in body text, then smaller
+    details, with a rule below."""
+    return ft.Container(
+        key=key,
+        on_click=on_click,
+        padding=ft.Padding.symmetric(horizontal=12, vertical=10),
+        border=ft.Border.only(bottom=ft.BorderSide(1, "#DADCE0")),
+        content=ft.Column(
+            spacing=2,
+            controls=[
+                text(first),
+                *(text(d, size=SMALL, color=MUTED_COLOR) for d in details),
+            ],
+        ),
+    )
+
+
 def status_line(state: AppState, s: Strings, shell: Shell) -> ft.Container:
     """What waits to be sent, the last sync, and a button to send now.
 

@@ -8,10 +8,9 @@ from watchapp.state import AppState
 from watchapp.strings import Strings
 from watchapp.views.common import (
     GAP,
-    MUTED_COLOR,
-    SMALL,
     TITLE,
     Shell,
+    list_row,
     nav_bar,
     status_line,
     text,
@@ -21,33 +20,16 @@ from watchapp.views.common import (
 def district_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     today = state.today()
     rows: list[ft.Control] = [
-        ft.Container(
-            key=f"visit:{e.visit.id}",
-            padding=ft.Padding.symmetric(horizontal=12, vertical=10),
-            border=ft.Border.only(bottom=ft.BorderSide(1, "#DADCE0")),
-            content=ft.Column(
-                spacing=2,
-                controls=[
-                    text(
-                        s.district_line.format(
-                            name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
-                        )
-                    ),
-                    text(
-                        s.district_detail.format(
-                            when=s.moment(e.visit.visited_at, today=today),
-                            volunteer=e.volunteer_name,
-                        ),
-                        size=SMALL,
-                        color=MUTED_COLOR,
-                    ),
-                    *(
-                        [text(e.visit.note, size=SMALL, color=MUTED_COLOR)]
-                        if e.visit.note
-                        else []
-                    ),
-                ],
+        list_row(
+            s.district_line.format(
+                name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
             ),
+            s.district_detail.format(
+                when=s.moment(e.visit.visited_at, today=today),
+                volunteer=e.volunteer_name,
+            ),
+            *([e.visit.note] if e.visit.note else []),
+            key=f"visit:{e.visit.id}",
         )
         for e in state.district_visits()
     ] or [text(s.district_empty, key="district_empty")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import flet as ft
 
 from watchapp.state import AppState, NotEnrolled
@@ -16,6 +18,7 @@ from watchapp.views.common import (
     TITLE,
     Shell,
     big_button,
+    list_row,
     nav_bar,
     status_line,
     text,
@@ -29,33 +32,18 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
     except NotEnrolled:
         entries = []
     rows: list[ft.Control] = [
-        ft.Container(
-            key=f"visit:{e.visit.id}",
-            on_click=lambda rid=e.visit.resident_id: shell.go(f"/resident/{rid}"),
-            padding=ft.Padding.symmetric(horizontal=12, vertical=10),
-            border=ft.Border.only(bottom=ft.BorderSide(1, "#DADCE0")),
-            content=ft.Column(
-                spacing=2,
-                controls=[
-                    text(
-                        s.history_line.format(
-                            name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
-                        )
-                    ),
-                    text(
-                        s.moment(e.visit.visited_at, today=today)
-                        + (
-                            s.with_category.format(
-                                category=s.categories[e.visit.concern.category]
-                            )
-                            if e.visit.concern
-                            else ""
-                        ),
-                        size=SMALL,
-                        color=MUTED_COLOR,
-                    ),
-                ],
+        list_row(
+            s.history_line.format(
+                name=e.resident_name, outcome=s.outcomes[e.visit.outcome]
             ),
+            s.moment(e.visit.visited_at, today=today)
+            + (
+                s.with_category.format(category=s.categories[e.visit.concern.category])
+                if e.visit.concern
+                else ""
+            ),
+            key=f"visit:{e.visit.id}",
+            on_click=partial(shell.go, f"/resident/{e.visit.resident_id}"),
         )
         for e in entries
     ] or [text(s.history_empty, key="history_empty")]
