@@ -141,9 +141,8 @@ def new_id(rng: random.Random, ms: int | None = None) -> str:
 
 def serve(argv: list[str]) -> int:
     """The server subprocess: uvicorn as ``watchapp server`` runs it, port 0."""
-    import uvicorn
-
     from watchapp.server import create_app
+    from watchapp.server.serving import serve
 
     p = argparse.ArgumentParser(prog="bench/sync.py serve")
     p.add_argument("--db", required=True)
@@ -152,38 +151,16 @@ def serve(argv: list[str]) -> int:
     p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
     args = p.parse_args(argv)
     server_store = SqliteServerStore(args.db)
-    config = uvicorn.Config(
-        create_app(server_store),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        http=args.http,
-    )
-    server = uvicorn.Server(config)
+    app = create_app(server_store)
     gc.freeze()  # as watchapp's CLI does before serving
-
-    async def run() -> None:
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            if task.done():
-                await task  # failed to start: let its error out
-                return
-            await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        info = Path(args.info)
-        partial = info.with_name(info.name + ".partial")
-        partial.write_text(json.dumps({"port": port, "pid": os.getpid()}))
-        partial.replace(info)
-        await task
-
+    running = serve(app, info=Path(args.info), http=args.http)
     try:
         if args.loop == "uvloop":
             import uvloop
 
-            uvloop.run(run())
+            uvloop.run(running)
         else:
-            asyncio.run(run())
+            asyncio.run(running)
     except KeyboardInterrupt:
         pass  # SIGINT is how bench stops it: uvicorn raises it again on exit
     finally:

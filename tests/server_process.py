@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.support import Clock, Council
 from watchapp.server import create_app
+from watchapp.server.serving import serve
 from watchapp.server.store import SqliteServerStore
 from watchapp.sync.protocol import API
 
@@ -102,30 +100,16 @@ async def _serve(args: argparse.Namespace) -> None:
         council.store.close()
     store = SqliteServerStore(path)
     app = Wire(create_app(store, clock=Clock()), hold_pushes=args.hold_push)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=args.port,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task  # failed to start: let its error out
-            return
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    info = Path(args.info)
-    partial = info.with_name(info.name + ".partial")
-    partial.write_text(json.dumps({"port": port, "pid": os.getpid(), "codes": codes}))
-    partial.replace(info)
     try:
-        await task
+        await serve(
+            app,
+            port=args.port,
+            info=Path(args.info),
+            extra={"codes": codes},
+            log_config=None,
+            lifespan="off",
+            ws="none",
+        )
     finally:
         store.close()
 

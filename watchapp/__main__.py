@@ -14,6 +14,7 @@ import os
 import sys
 import uuid
 import webbrowser
+from collections.abc import Coroutine
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,21 +38,13 @@ def _server_app(db: Path) -> tuple[SqliteServerStore, Any]:
     return store, create_app(store)
 
 
-def _serve(main: Any) -> None:
+def _serve(main: Coroutine[Any, Any, None]) -> None:
     """Run the servers. Everything built so far (the app, its routes, the
     modules) is moved out of the garbage collector's sight first: a push makes
     thousands of small objects, and each collection would walk the rest again
     (about 1 us a pushed record, measured with bench/sync.py)."""
     gc.freeze()
     asyncio.run(main)
-
-
-def _uvicorn(app: Any, host: str, port: int) -> Any:
-    import uvicorn
-
-    return uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    )
 
 
 def invite(store: SqliteServerStore, user_id: str) -> str:
@@ -75,6 +68,7 @@ def pretty_code(code: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from watchapp.app import Devices, web_app
+    from watchapp.server.serving import serve
 
     folder = Path(args.data)
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,8 +101,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     async def both() -> None:
         await asyncio.gather(
-            _uvicorn(council, args.host, args.server_port).serve(),
-            _uvicorn(app, args.host, args.port).serve(),
+            serve(council, host=args.host, port=args.server_port),
+            serve(app, host=args.host, port=args.port),
         )
 
     _serve(both())
@@ -119,19 +113,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_server(args: argparse.Namespace) -> int:
+    from watchapp.server.serving import serve
+
     _, council = _server_app(Path(args.db))
     print(f"council server on http://{args.host}:{args.port}", flush=True)
-    _serve(_uvicorn(council, args.host, args.port).serve())
+    _serve(serve(council, host=args.host, port=args.port))
     return 0
 
 
 def cmd_app(args: argparse.Namespace) -> int:
     from watchapp.app import Devices, default_db_path, web_app
+    from watchapp.server.serving import serve
 
     devices = Devices(single=Path(args.db) if args.db else default_db_path())
     print(f"app on http://{args.host}:{args.port}/", flush=True)
     app = web_app(devices, args.lang, args.server_url)
-    _serve(_uvicorn(app, args.host, args.port).serve())
+    _serve(serve(app, host=args.host, port=args.port))
     return 0
 
 
