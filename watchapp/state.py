@@ -302,7 +302,7 @@ class AppState:
             return Status(
                 pending=store.pending_count(self._db),
                 last_sync_at=dev.last_sync_at,
-                rejected=len(store.rejected(self._db)),
+                rejected=store.rejected_count(self._db),
                 last_outcome=self._last_outcome,
                 notice=dev.notice,
             )

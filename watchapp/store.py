@@ -563,6 +563,13 @@ def settle_push(
             )
 
 
+def rejected_count(db: Database) -> int:
+    row = db.execute(
+        "SELECT count(*) FROM outbox WHERE rejected_reason IS NOT NULL"
+    ).fetchone()
+    return int(row[0])
+
+
 def requeue_rejected(db: Database) -> int:
     """Put the writes the council refused back in the queue, to be sent again
     (the council's side may have changed: a resident assigned since, say).
