@@ -43,6 +43,11 @@ def district_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
         controls=[
             text(s.district_title, size=TITLE, weight=ft.FontWeight.BOLD),
             status_line(state, s, shell),
-            ft.Column(rows, spacing=0, key="district"),
+            ft.Column(
+                rows,
+                spacing=0,
+                key="district",
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),
         ],
     )

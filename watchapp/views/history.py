@@ -86,6 +86,11 @@ def history_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
             text(s.history_title, size=TITLE, weight=ft.FontWeight.BOLD),
             status_line(state, s, shell),
             *refused,
-            ft.Column(rows, spacing=0, key="history"),
+            ft.Column(
+                rows,
+                spacing=0,
+                key="history",
+                horizontal_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),
         ],
     )
