@@ -15,7 +15,8 @@ import json
 import operator
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -318,11 +319,25 @@ def _values(seq: int, change: Change) -> tuple[Any, ...]:
 BODY = _body_sql()
 
 
+def _first(
+    conn: sqlite3.Connection, sql: str, params: Sequence[Any]
+) -> dict[str, Any] | None:
+    """The first row as a dict by column name, or None."""
+    cursor = conn.execute(sql, params)
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
 class SqliteServerStore:
-    """One SQLite file in WAL mode; one connection, serialised by a lock."""
+    """One SQLite file in WAL mode. Writes go through one connection,
+    serialised by a lock; authentication and a push's checks read through
+    connections of their own, so that they need not wait for a write."""
 
     def __init__(self, path: Path | str) -> None:
-        conn = sqlite3.connect(str(path), check_same_thread=False)
+        self._path = str(path)
+        conn = sqlite3.connect(self._path, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
         # 16 KiB pages for a new file (an existing one keeps its own): about
         # 8% less to write a pushed record, with four indexes to keep.
@@ -335,17 +350,50 @@ class SqliteServerStore:
         self.db = Database(conn)
         self._lock = threading.RLock()
         migrations.apply(self.db)
+        self._readers_lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._readers: list[sqlite3.Connection] = []
 
     def close(self) -> None:
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._idle.clear()
         self.db.close()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection to read with, while a write may be under way. In WAL
+        mode each statement sees the last commit, as the writer's would after
+        waiting for the lock. An in-memory database has only the writer's."""
+        if self._path == ":memory:":
+            with self._lock:
+                yield self.db.conn
+            return
+        with self._readers_lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = sqlite3.connect(self._path, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 5000")
+            conn.execute("PRAGMA query_only = ON")
+            with self._readers_lock:
+                self._readers.append(conn)
+        try:
+            yield conn
+        finally:
+            with self._readers_lock:
+                self._idle.append(conn)
 
     # ---- accounts, invitations, devices --------------------------------------
 
-    def _account(self, row: dict[str, Any]) -> Account:
+    def _account(
+        self, row: Mapping[str, Any], conn: sqlite3.Connection | None = None
+    ) -> Account:
         role = Role(row["role"])
         districts = frozenset(
-            r["district_id"]
-            for r in self.db.query(
+            r[0]
+            for r in (conn or self.db.conn).execute(
                 "SELECT district_id FROM coordinator_districts WHERE user_id = ?",
                 [row["id"]],
             )
@@ -370,15 +418,16 @@ class SqliteServerStore:
             ]
 
     def account(self, user_id: str) -> Account | None:
-        with self._lock:
-            rows = list(
-                self.db.query(
-                    "SELECT * FROM records WHERE kind = 'users' AND id = ?"
-                    " AND deleted = 0",
-                    [user_id],
-                )
-            )
-            return self._account(rows[0]) if rows else None
+        with self._reading() as conn:
+            return self._account_in(conn, user_id)
+
+    def _account_in(self, conn: sqlite3.Connection, user_id: str) -> Account | None:
+        row = _first(
+            conn,
+            "SELECT * FROM records WHERE kind = 'users' AND id = ? AND deleted = 0",
+            [user_id],
+        )
+        return self._account(row, conn) if row else None
 
     def create_user(
         self,
@@ -451,13 +500,13 @@ class SqliteServerStore:
                     " AND revoked_at IS NULL",
                     [token_hash, device_name, device_id],
                 )
-                account = self.account(invitation["user_id"])
+                account = self._account_in(self.db.conn, invitation["user_id"])
                 if renewed.rowcount != 1 or account is None:
                     raise InvitationProblem("used")
                 return account
             if invitation["expires_at"] <= format_datetime(now):
                 raise InvitationProblem("expired")
-            account = self.account(invitation["user_id"])
+            account = self._account_in(self.db.conn, invitation["user_id"])
             if account is None:
                 raise InvitationProblem("unknown")
             taken = list(
@@ -478,29 +527,27 @@ class SqliteServerStore:
             return account
 
     def device(self, token_hash: str) -> DeviceAuth | None:
-        with self._lock:
-            rows = list(
-                self.db.query(
-                    "SELECT * FROM devices WHERE token_hash = ?", [token_hash]
-                )
+        """The device with this token, read without waiting for a write: a
+        push is authenticated while the one before it is written."""
+        with self._reading() as conn:
+            row = _first(
+                conn, "SELECT * FROM devices WHERE token_hash = ?", [token_hash]
             )
-            if not rows:
+            if row is None:
                 return None
-            row = rows[0]
-            account = self.account(row["user_id"])
+            account = self._account_in(conn, row["user_id"])
             revoked = row["revoked_at"] is not None
             if account is None:
                 # The user was deleted: their devices are revoked, and must be
                 # told so, to wipe the personal data they hold.
-                gone = list(
-                    self.db.query(
-                        "SELECT * FROM records WHERE kind = 'users' AND id = ?",
-                        [row["user_id"]],
-                    )
+                gone = _first(
+                    conn,
+                    "SELECT * FROM records WHERE kind = 'users' AND id = ?",
+                    [row["user_id"]],
                 )
-                if not gone:
+                if gone is None:
                     return None
-                account, revoked = self._account(gone[0]), True
+                account, revoked = self._account(gone, conn), True
             return DeviceAuth(
                 device_id=row["device_id"],
                 name=row["name"],
@@ -531,11 +578,15 @@ class SqliteServerStore:
     # ---- records --------------------------------------------------------------
 
     def stored(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
-        with self._lock:
-            return {key: s for key, (_, s) in self._stored_with_seq(keys).items()}
+        """The records stored under these keys, read without waiting for a
+        write (those a write under way changes are checked again by
+        :meth:`apply`, inside its transaction)."""
+        with self._reading() as conn:
+            held = self._stored_with_seq(keys, conn)
+        return {key: s for key, (_, s) in held.items()}
 
     def _stored_with_seq(
-        self, keys: Sequence[tuple[str, str]]
+        self, keys: Sequence[tuple[str, str]], conn: sqlite3.Connection | None = None
     ) -> dict[tuple[str, str], tuple[int, Stored]]:
         # One lookup per kind through the (kind, id) index: a row-value
         # "(kind, id) IN (...)" list makes SQLite scan the whole index.
@@ -544,22 +595,26 @@ class SqliteServerStore:
             ids.setdefault(kind, set()).add(record_id)
         out: dict[tuple[str, str], tuple[int, Stored]] = {}
         for kind, wanted in ids.items():
-            rows = self.db.conn.execute(
-                "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
-                " resident_id, user_id FROM records WHERE kind = ?"
-                " AND id IN (SELECT value FROM json_each(?))",
-                [kind, json.dumps(list(wanted))],
-            ).fetchall()
+            rows = (
+                (conn or self.db.conn)
+                .execute(
+                    "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
+                    " resident_id, user_id FROM records WHERE kind = ?"
+                    " AND id IN (SELECT value FROM json_each(?))",
+                    [kind, json.dumps(list(wanted))],
+                )
+                .fetchall()
+            )
             for r in rows:
                 s = Stored(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
                 out[(s.kind, s.id)] = (r[0], s)
         return out
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
-        with self._lock:
+        with self._reading() as conn:
             return frozenset(
                 r[0]
-                for r in self.db.execute(
+                for r in conn.execute(
                     "SELECT resident_id FROM records WHERE user_id = ?"
                     " AND kind = 'assignments' AND deleted = 0 AND active = 1",
                     [user_id],
