@@ -11,6 +11,7 @@ implement :class:`ServerStore` with the same SQL shapes.
 
 from __future__ import annotations
 
+import functools
 import json
 import operator
 import sqlite3
@@ -271,10 +272,16 @@ class _KindSql:
     """How one kind is written: the upsert, and which record key goes into
     each of its ``?`` after the seq."""
 
-    insert: str  # a new record; nothing if the (kind, id) is there
+    into: str  # "INSERT INTO records (seq, kind, ...)"
+    row: str  # "(?, 'kind', ?, ...)": one record's values
     upsert: str  # the last writer wins
     keys: tuple[str, ...]
     values: Callable[[dict[str, Any]], tuple[Any, ...]]  # keys' values, all there
+
+    @property
+    def width(self) -> int:
+        """How many ``?`` a row has: the seq and the keys."""
+        return 1 + len(self.keys)
 
 
 def _kind_sql(kind: str) -> _KindSql:
@@ -284,17 +291,25 @@ def _kind_sql(kind: str) -> _KindSql:
         columns.append(_OWN_ID_AS[kind])
         keys.append("id")
     updates = ", ".join(f"{c} = excluded.{c}" for c in ["seq", *columns])
-    insert = (
-        f"INSERT INTO records (seq, kind, {', '.join(columns)})"
-        f" VALUES (?, '{kind}', {', '.join('?' for _ in columns)})"
-    )
+    into = f"INSERT INTO records (seq, kind, {', '.join(columns)})"
+    row = f"(?, '{kind}', {', '.join('?' for _ in columns)})"
     return _KindSql(
-        f"{insert} ON CONFLICT (kind, id) DO NOTHING",
-        f"{insert} ON CONFLICT (kind, id) DO UPDATE SET {updates}"
+        into,
+        row,
+        f"{into} VALUES {row} ON CONFLICT (kind, id) DO UPDATE SET {updates}"
         " WHERE (excluded.hlc, excluded.origin) > (records.hlc, records.origin)",
         tuple(keys),
         operator.itemgetter(*keys),
     )
+
+
+@functools.lru_cache(maxsize=128)
+def _insert_sql(kind: str, count: int) -> str:
+    """``count`` new records of a kind in one statement; a (kind, id) already
+    stored is left as it is (the caller sees it in ``total_changes``)."""
+    sql = _SQL[kind]
+    rows = ", ".join([sql.row] * count)
+    return f"{sql.into} VALUES {rows} ON CONFLICT (kind, id) DO NOTHING"
 
 
 def _body_sql() -> str:
@@ -348,6 +363,8 @@ class SqliteServerStore:
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA cache_size = -65536")  # 64 MiB: index pages stay hot
         self.db = Database(conn)
+        # How many ``?`` one statement may have (32,766 by default).
+        self._variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._lock = threading.RLock()
         migrations.apply(self.db)
         self._readers_lock = threading.Lock()
@@ -639,21 +656,29 @@ class SqliteServerStore:
         stored record, inside the transaction: the write rules that depend on
         what is stored. Returns what ``admit`` refused, by index.
 
-        Most pushes are new records: they go in with one insert each, and
-        only when some were already there is anything looked up.
+        Most pushes are new records. They go in as few INSERT statements as
+        SQLite's limit on ``?`` allows (a push of 2,000 visits: one), not
+        with ``executemany``: SQLite then keeps the table and its indexes in
+        one call without Python's GIL (``executemany`` takes it back for
+        every row), and the server reads and checks the next push
+        meanwhile. Only when some were already there is anything looked up.
         """
         if not changes:
             return {}
         refused: dict[int, Rejection] = {}
+        conn = self.db.conn
         with self._lock, self.db.atomic():
             first = self._reserve(len(changes))
-            rows: dict[str, list[tuple[Any, ...]]] = {}
+            rows: dict[str, list[Any]] = {}
             for seq, change in enumerate(changes, first):
-                rows.setdefault(change.kind, []).append(_values(seq, change))
-            before = self.db.conn.total_changes
-            for kind, kind_rows in rows.items():
-                self.db.conn.executemany(_SQL[kind].insert, kind_rows)
-            if self.db.conn.total_changes - before < len(changes):
+                rows.setdefault(change.kind, []).extend(_values(seq, change))
+            before = conn.total_changes
+            for kind, values in rows.items():
+                step = self._variables - self._variables % _SQL[kind].width
+                for start in range(0, len(values), step):
+                    part = values[start : start + step]
+                    conn.execute(_insert_sql(kind, len(part) // _SQL[kind].width), part)
+            if conn.total_changes - before < len(changes):
                 refused = self._write_over(changes, first, admit)
             # HLC receive: the server's own later writes stamp after these.
             stamps = [
