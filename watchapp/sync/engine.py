@@ -110,31 +110,44 @@ async def push(
     meanwhile stays queued with its new stamp (see ``store.settle_push``)."""
     pushed = rejected = 0
     out: deque[tuple[list[store.Outgoing], asyncio.Future[PushAnswer]]] = deque()
-    after = ""
+    # The next batch is read before an answer is waited for, and sent before
+    # the answered one is settled: the server need not wait for this thread.
+    upcoming, body = _prepare(db, batch, "")
+    answered: tuple[list[store.Outgoing], PushAnswer] | None = None
     try:
         for _ in range(MAX_ROUNDS):
-            while len(out) < PUSH_WINDOW:
-                outgoing, body = _prepare(db, batch, after)
-                if body is None:
-                    break
-                after = outgoing[-1].hlc
-                out.append((outgoing, await _send(client, policy, body)))
+            while body is not None and len(out) < PUSH_WINDOW:
+                out.append((upcoming, await _send(client, policy, body)))
+                upcoming, body = _prepare(db, batch, upcoming[-1].hlc)
+            if answered is not None:
+                accepted, refused = _settle(db, *answered)
+                pushed, rejected = pushed + accepted, rejected + refused
+                answered = None
             if not out:
                 break
             outgoing, sending = out[0]
-            answer = await sending
+            answered = (outgoing, await sending)
             out.popleft()
-            refused = {
-                int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
-                for r in answer.rejected
-            }
-            store.settle_push(db, outgoing, refused)
-            pushed += len(outgoing) - len(refused)
-            rejected += len(refused)
+        if answered is not None:  # MAX_ROUNDS ran out
+            accepted, refused = _settle(db, *answered)
+            pushed, rejected = pushed + accepted, rejected + refused
     finally:
         for _, sending in out:  # still out only when something went wrong
             _drop(sending)
     return pushed, rejected
+
+
+def _settle(
+    db: Database, outgoing: list[store.Outgoing], answer: PushAnswer
+) -> tuple[int, int]:
+    """Mark a batch as the server answered it: how many were accepted and
+    how many refused (kept, with their reasons)."""
+    refused = {
+        int(r["index"]): (str(r.get("field") or ""), str(r["reason"]))
+        for r in answer.rejected
+    }
+    store.settle_push(db, outgoing, refused)
+    return len(outgoing) - len(refused), len(refused)
 
 
 async def _send(
