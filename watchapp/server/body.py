@@ -47,7 +47,8 @@ async def read_json(request: Request) -> dict[str, Any]:
     try:
         text = data.decode()  # JSON between systems is UTF-8 (RFC 8259)
         value = json.loads(text)
-        if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        # A backslash is found with memchr; most bodies have none at all.
+        if b"\\" in data and _SURROGATE_ESCAPE.search(text):
             json.dumps(value, ensure_ascii=False).encode()  # a lone one raises
     except ValueError as exc:  # bad UTF-8 or JSON, or a lone surrogate
         raise ApiError(400, "malformed_json", "body is not valid JSON") from exc

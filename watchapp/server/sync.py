@@ -32,7 +32,7 @@ from watchapp.sync.protocol import (
     MAX_PULL_LIMIT,
     Change,
     Rejection,
-    check_change,
+    check_changes,
 )
 
 PUSH_SCHEMA = {
@@ -99,7 +99,7 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
     reasons to refuse)."""
     now = ctx.clock()
     account = device.account
-    checked = [check_change(item, now=now) for item in items]
+    checked = check_changes(items, now=now)
     ok = [c for c in checked if isinstance(c, Change)]
     residents = {
         rid: s

@@ -225,6 +225,16 @@ def check_change(obj: object, *, now: datetime) -> Change | Rejection:
 
     Scope and references are the server's business; this needs no data.
     """
+    return _check(obj, *_latest(now))
+
+
+def check_changes(items: list[Any], *, now: datetime) -> list[Change | Rejection]:
+    """:func:`check_change` for each of a batch, at one moment."""
+    latest_stamp, latest_moment = _latest(now)
+    return [_check(item, latest_stamp, latest_moment) for item in items]
+
+
+def _check(obj: object, latest_stamp: str, latest_moment: str) -> Change | Rejection:
     if type(obj) is not dict:
         return Rejection("", Reason.MALFORMED, "a change must be a JSON object")
     kind = obj.get("kind")
@@ -242,7 +252,6 @@ def check_change(obj: object, *, now: datetime) -> Change | Rejection:
             )
             if problem:
                 return problem
-    latest_stamp, latest_moment = _latest(now)
     if record["hlc"][:13] > latest_stamp:
         return Rejection(
             "hlc", Reason.CLOCK_AHEAD, "the device clock is ahead of the server's"
