@@ -9,6 +9,7 @@ be sent, and the server's store is read directly to check what it holds.
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import os
@@ -594,6 +595,27 @@ async def test_a_resident_created_earlier_in_the_batch_can_be_visited(
     )
     assert (answer.accepted, answer.rejected) == (2, [])
     assert server.held("visits", "v-x") is not None
+
+
+async def test_a_batch_sees_the_batch_sent_before_it_even_while_that_is_written(
+    server: Server,
+) -> None:
+    """The engine keeps two batches out at once: a resident created in the
+    first (a big batch, still being checked and written) is there for a
+    visit in the second (a small one, which would otherwise be done first)."""
+    admin = await server.enrol("admin1")
+    new = server.change(admin, {**resident_record("r1"), "id": "r9", "name": "New"})
+    filler = [
+        server.change(admin, visit_record(f"v-{i}", "r1", "vol1"))
+        for i in range(MAX_CHANGES_PER_PUSH - 1)
+    ]
+    visit = server.change(admin, visit_record("v-new", "r9", "vol1"))
+    first = asyncio.ensure_future(server.push_ok(admin, new, *filler))
+    await asyncio.sleep(0)  # the first request is under way before the second
+    second = await server.push_ok(admin, visit)
+    assert (second.accepted, second.rejected) == (1, [])
+    assert (await first).accepted == MAX_CHANGES_PER_PUSH
+    assert server.held("visits", "v-new") is not None
 
 
 # ---- 1c. pull: what each role's device receives ----------------------------------

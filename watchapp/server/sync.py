@@ -10,8 +10,11 @@ same cursor and gets the same answer.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,7 +27,7 @@ from watchapp.server import rules
 from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
 from watchapp.server.errors import ApiError
-from watchapp.server.store import DeviceAuth, Stored
+from watchapp.server.store import Admit, DeviceAuth, Stored
 from watchapp.sync.protocol import (
     API,
     DEFAULT_PULL_LIMIT,
@@ -92,14 +95,54 @@ class Cursor:
         return cls(int(match[1]), int(match[2]))
 
 
-def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
-    """Check each change, then write those that pass. The rules are applied
-    twice: here as if each record were new, and by the store, inside its
-    transaction, for records it already holds (what is stored can only add
-    reasons to refuse)."""
-    now = ctx.clock()
+class _Turns:
+    """Pushes made with one token are written in the order they arrived.
+
+    A device keeps two batches out at once, and a later one may refer to a
+    record in the one before (a resident, then a visit to them). Each push
+    reads and checks its body at once, but looks up what is stored, and
+    writes, only after the push before it from the same device has written.
+    Other devices never wait for it."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Future[None]] = {}
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Taken when a push arrives; the callable waits for its turn."""
+        before = self._last.get(key)
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last[key] = mine
+
+        async def wait() -> None:
+            if before is not None:
+                await asyncio.shield(before)
+
+        try:
+            yield wait
+        finally:
+            mine.set_result(None)
+            if self._last.get(key) is mine:
+                del self._last[key]
+
+
+@dataclass
+class _Judged:
+    """A batch after the rules, as if each record were new."""
+
+    accepted: list[Change]
+    where: list[int]  # each accepted change's index in the batch
+    problems: dict[int, Rejection]  # by index in the batch
+    by_rules: bool  # whether the rules (not the checks) refused any
+    admit: Admit  # the rules, with what is stored: for the store's transaction
+
+
+def _judge(
+    ctx: Context, device: DeviceAuth, checked: list[Change | Rejection]
+) -> _Judged:
+    """The rules for each change that passed :func:`check_changes`, as if its
+    record were new, with the residents, assignments and roles stored now."""
     account = device.account
-    checked = check_changes(items, now=now)
     ok = [c for c in checked if isinstance(c, Change)]
     residents = {
         rid: s
@@ -156,24 +199,44 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
             verdicts[key] = check(change, None)
         return verdicts[key]
 
-    accepted: list[Change] = []
-    where: list[int] = []  # each accepted change's index in the batch
-    problems: dict[int, Rejection] = {}
+    judged = _Judged([], [], {}, False, check)
     for index, result in enumerate(checked):
         if isinstance(result, Change):
             problem = check_new(result)
             if problem is None:
-                accepted.append(result)
-                where.append(index)
+                judged.accepted.append(result)
+                judged.where.append(index)
                 if result.kind == "residents":  # later changes may refer to it
                     residents[result.id] = _as_stored(result)
                     verdicts.clear()
                 continue
+            judged.by_rules = True
         else:
             problem = result
-        problems[index] = problem
-    for i, problem in ctx.store.apply(accepted, admit=check).items():
-        problems[where[i]] = problem
+        judged.problems[index] = problem
+    return judged
+
+
+def _write(
+    ctx: Context,
+    device: DeviceAuth,
+    items: list[Any],
+    checked: list[Change | Rejection],
+    judged: _Judged,
+) -> dict[str, Any]:
+    """Write what the rules let through, in this device's turn.
+
+    The batch was judged while the one before it may still have been written.
+    Should the rules have refused anything, they judge again now: the record
+    a change refers to (a resident, say) may have come with that batch. What
+    they passed stands: a later batch was made on the device after the one
+    before it. The store then applies the rules again, inside its
+    transaction, to records it already holds."""
+    if judged.by_rules:
+        judged = _judge(ctx, device, checked)
+    problems = dict(judged.problems)
+    for i, problem in ctx.store.apply(judged.accepted, admit=judged.admit).items():
+        problems[judged.where[i]] = problem
     rejected = [
         {
             "index": index,
@@ -188,6 +251,13 @@ def _push(ctx: Context, device: DeviceAuth, items: list[Any]) -> dict[str, Any]:
         for index, problem in sorted(problems.items())
     ]
     return {"ok": True, "accepted": len(items) - len(rejected), "rejected": rejected}
+
+
+def _check_and_judge(
+    ctx: Context, device: DeviceAuth, items: list[Any]
+) -> tuple[list[Change | Rejection], _Judged]:
+    checked = check_changes(items, now=ctx.clock())
+    return checked, _judge(ctx, device, checked)
 
 
 def _named(item: Any) -> dict[str, Any]:
@@ -322,6 +392,7 @@ def _page(
 
 def router(ctx: Context) -> APIRouter:
     r = APIRouter(prefix=f"{API}/sync")
+    turns = _Turns()
 
     @r.post(
         "/push",
@@ -334,6 +405,13 @@ def router(ctx: Context) -> APIRouter:
         },
     )
     async def push(request: Request) -> dict[str, Any]:
+        # Taken before anything is awaited: in the order the requests came.
+        async with turns.turn(request.headers.get("authorization", "")) as turn:
+            return await _push_in_turn(request, turn)
+
+    async def _push_in_turn(
+        request: Request, turn: Callable[[], Awaitable[None]]
+    ) -> dict[str, Any]:
         device = await run_in_threadpool(ctx.authenticate, request)
         body = await read_json(request)
         only_keys(body, {"changes"})
@@ -349,7 +427,9 @@ def router(ctx: Context) -> APIRouter:
                 f"at most {MAX_CHANGES_PER_PUSH} changes in one push",
                 field="changes",
             )
-        return await run_in_threadpool(_push, ctx, device, items)
+        checked, judged = await run_in_threadpool(_check_and_judge, ctx, device, items)
+        await turn()
+        return await run_in_threadpool(_write, ctx, device, items, checked, judged)
 
     @r.get("/pull", summary="Changes after a cursor, in the server's order")
     async def pull(
