@@ -331,6 +331,23 @@ def _values(seq: int, change: Change) -> tuple[Any, ...]:
         return (seq, *map(change.record.get, sql.keys))
 
 
+def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
+    """Each kind's rows for its multi-row INSERT, one after the other in one
+    list: the seq (``first`` for the first change), then the values."""
+    rows: dict[str, list[Any]] = {}
+    for seq, (kind, record) in enumerate(changes, first):
+        out = rows.get(kind)
+        if out is None:
+            out = rows[kind] = []
+        out.append(seq)
+        try:
+            out += _SQL[kind].values(record)  # devices send every field
+        except KeyError:
+            out += map(record.get, _SQL[kind].keys)
+    return rows
+
+
+_HLC_OF = operator.itemgetter("hlc")
 BODY = _body_sql()
 
 
@@ -669,9 +686,7 @@ class SqliteServerStore:
         conn = self.db.conn
         with self._lock, self.db.atomic():
             first = self._reserve(len(changes))
-            rows: dict[str, list[Any]] = {}
-            for seq, change in enumerate(changes, first):
-                rows.setdefault(change.kind, []).extend(_values(seq, change))
+            rows = _flat_rows(changes, first)
             before = conn.total_changes
             for kind, values in rows.items():
                 step = self._variables - self._variables % _SQL[kind].width
@@ -681,13 +696,11 @@ class SqliteServerStore:
             if conn.total_changes - before < len(changes):
                 refused = self._write_over(changes, first, admit)
             # HLC receive: the server's own later writes stamp after these.
-            stamps = [
-                c.record["hlc"] for i, c in enumerate(changes) if i not in refused
-            ]
+            stamps = [c.record for i, c in enumerate(changes) if i not in refused]
             if stamps:
                 self.db.execute(
                     "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
-                    [max(stamps)],
+                    [max(map(_HLC_OF, stamps))],
                 )
         return refused
 

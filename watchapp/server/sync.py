@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from watchapp.domain.model import Role
+from watchapp.domain.schema import KINDS
 from watchapp.server import rules
 from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
@@ -126,6 +128,22 @@ class _Turns:
                 del self._last[key]
 
 
+# What the rules ask of a new record, by kind (all required fields): two
+# records alike in these get the same verdict.
+_VERDICT_FIELDS = {
+    kind: operator.itemgetter(
+        *[
+            f.name
+            for f in spec.wire_fields
+            if f.name
+            in ("origin", "district_id", "group_id", "user_id", "resident_id", "role")
+            or (kind == "users" and f.name == "id")
+        ]
+    )
+    for kind, spec in KINDS.items()
+}
+
+
 @dataclass
 class _Judged:
     """A batch after the rules, as if each record were new."""
@@ -184,17 +202,7 @@ def _judge(
     verdicts: dict[tuple[Any, ...], Rejection | None] = {}
 
     def check_new(change: Change) -> Rejection | None:
-        r = change.record
-        key = (
-            change.kind,
-            r["origin"],
-            r["district_id"],
-            r.get("group_id"),
-            r.get("user_id"),
-            r.get("resident_id"),
-            r.get("role"),
-            change.id if change.kind == "users" else None,
-        )
+        key = (change.kind, _VERDICT_FIELDS[change.kind](change.record))
         if key not in verdicts:
             verdicts[key] = check(change, None)
         return verdicts[key]
