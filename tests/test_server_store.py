@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
-from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
+from watchapp.domain.schema import ENVELOPE, KINDS, FieldType, format_datetime
 from watchapp.server.store import BODY, SqliteServerStore, Stored, migrations
 from watchapp.sync.protocol import Change, Reason, Rejection
 
@@ -236,4 +237,69 @@ def test_an_optional_field_left_out_is_stored_as_null(tmp_path: Path) -> None:
     store.apply([change(resident)])
     (text,) = store.bodies("residents")
     assert json.loads(text) == {**resident, "address": None}
+    store.close()
+
+
+# ---- a newly assigned resident's history, without an index of visits by resident
+
+
+def test_history_finds_recent_visits_among_the_districts_recent_records(
+    tmp_path: Path,
+) -> None:
+    """Visits are read from the resident's district from the first seq of the
+    window: what counts is when a visit was made, not when it arrived."""
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    reference = [r for r in every_kind() if r["kind"] not in ("visits",)]
+    store.apply([change(stamped(r, i)) for i, r in enumerate(reference)], now=now)
+    visit = every_kind()[5]
+
+    def arrives(vid: str, made_days_ago: int, written_days_ago: int) -> None:
+        made = format_datetime(now - timedelta(days=made_days_ago))
+        record = stamped({**visit, "id": vid, "visited_at": made}, 100)
+        store.apply([change(record)], now=now - timedelta(days=written_days_ago))
+
+    arrives("old", 300, 300)  # outside the window
+    arrives("recent", 10, 10)
+    arrives("late-but-old", 200, 1)  # an offline phone: made long ago
+    arrives("recent-late", 10, 0)
+    arrives("elsewhere", 5, 5)
+    store.db.execute("UPDATE records SET resident_id = 'r2' WHERE id = 'elsewhere'")
+    store.db.conn.commit()
+
+    bodies = store.history("u1", ["r1"], since=now - timedelta(days=180))
+    got = [(r["kind"], r["id"]) for r in map(json.loads, bodies)]
+    assert got == [
+        ("residents", "r1"),
+        ("assignments", "a1"),
+        ("concern_updates", "c1"),
+        ("visits", "recent"),
+        ("visits", "recent-late"),
+    ]
+    assert store.history("u2", ["r1"], since=now) == [bodies[0], bodies[2]]
+    store.close()
+
+
+def test_a_council_file_from_before_keeps_its_visits_findable(tmp_path: Path) -> None:
+    """m003 on a file with records: they count as written the day it runs."""
+    path = tmp_path / "council.sqlite"
+    store = SqliteServerStore(path)
+    store.apply([change(stamped(r, i)) for i, r in enumerate(every_kind())])
+    store.db.executescript(
+        """
+        DROP TABLE seq_days;
+        DROP INDEX records_by_resident;
+        CREATE INDEX records_by_resident ON records (resident_id, seq);
+        DELETE FROM _sqlite_migrations WHERE name = 'm003_visits_found_by_district';
+        """
+    )
+    store.close()
+    store = SqliteServerStore(path)
+    today = datetime.now(UTC).date().isoformat()
+    assert list(store.db.query("SELECT * FROM seq_days")) == [
+        {"day": today, "first_seq": 0}
+    ]
+    since = datetime(2026, 11, 1, tzinfo=UTC)
+    got = [json.loads(b)["id"] for b in store.history("u1", ["r1"], since=since)]
+    assert got == ["r1", "a1", "v1", "c1"]
     store.close()

@@ -243,7 +243,8 @@ def _write(
     if judged.by_rules:
         judged = _judge(ctx, device, checked)
     problems = dict(judged.problems)
-    for i, problem in ctx.store.apply(judged.accepted, admit=judged.admit).items():
+    written = ctx.store.apply(judged.accepted, admit=judged.admit, now=ctx.clock())
+    for i, problem in written.items():
         problems[judged.where[i]] = problem
     rejected = [
         {
