@@ -14,7 +14,7 @@ import asyncio
 import json
 import operator
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -97,31 +97,40 @@ class Cursor:
         return cls(int(match[1]), int(match[2]))
 
 
+@dataclass(frozen=True)
+class _Turn:
+    before: asyncio.Future[None] | None  # the push before, from this token
+
+    @property
+    def now(self) -> bool:
+        """Whether it is this push's turn already."""
+        return self.before is None or self.before.done()
+
+    async def wait(self) -> None:
+        if self.before is not None:
+            await asyncio.shield(self.before)
+
+
 class _Turns:
     """Pushes made with one token are written in the order they arrived.
 
     A device keeps two batches out at once, and a later one may refer to a
     record in the one before (a resident, then a visit to them). Each push
-    reads and checks its body at once, but looks up what is stored, and
-    writes, only after the push before it from the same device has written.
-    Other devices never wait for it."""
+    reads, checks and judges its body at once, but writes only after the
+    push before it from the same device has written. Other devices never
+    wait for it."""
 
     def __init__(self) -> None:
         self._last: dict[str, asyncio.Future[None]] = {}
 
     @asynccontextmanager
-    async def turn(self, key: str) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """Taken when a push arrives; the callable waits for its turn."""
+    async def turn(self, key: str) -> AsyncIterator[_Turn]:
+        """Taken when a push arrives, before anything is awaited."""
         before = self._last.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last[key] = mine
-
-        async def wait() -> None:
-            if before is not None:
-                await asyncio.shield(before)
-
         try:
-            yield wait
+            yield _Turn(before)
         finally:
             mine.set_result(None)
             if self._last.get(key) is mine:
@@ -267,6 +276,13 @@ def _check_and_judge(
 ) -> tuple[list[Change | Rejection], _Judged]:
     checked = check_changes(items, now=ctx.clock())
     return checked, _judge(ctx, device, checked)
+
+
+def _check_judge_write(
+    ctx: Context, device: DeviceAuth, items: list[Any]
+) -> dict[str, Any]:
+    checked, judged = _check_and_judge(ctx, device, items)
+    return _write(ctx, device, items, checked, judged)
 
 
 def _named(item: Any) -> dict[str, Any]:
@@ -418,9 +434,7 @@ def router(ctx: Context) -> APIRouter:
         async with turns.turn(request.headers.get("authorization", "")) as turn:
             return await _push_in_turn(request, turn)
 
-    async def _push_in_turn(
-        request: Request, turn: Callable[[], Awaitable[None]]
-    ) -> dict[str, Any]:
+    async def _push_in_turn(request: Request, turn: _Turn) -> dict[str, Any]:
         device = await run_in_threadpool(ctx.authenticate, request)
         body = await read_json(request)
         only_keys(body, {"changes"})
@@ -436,8 +450,10 @@ def router(ctx: Context) -> APIRouter:
                 f"at most {MAX_CHANGES_PER_PUSH} changes in one push",
                 field="changes",
             )
+        if turn.now:  # nothing to wait for: all in one go
+            return await run_in_threadpool(_check_judge_write, ctx, device, items)
         checked, judged = await run_in_threadpool(_check_and_judge, ctx, device, items)
-        await turn()
+        await turn.wait()
         return await run_in_threadpool(_write, ctx, device, items, checked, judged)
 
     @r.get("/pull", summary="Changes after a cursor, in the server's order")
