@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS
 from watchapp.server import rules
+from watchapp.server.auth import digest
 from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
 from watchapp.server.errors import ApiError
@@ -431,7 +432,9 @@ def router(ctx: Context) -> APIRouter:
     )
     async def push(request: Request) -> dict[str, Any]:
         # Taken before anything is awaited: in the order the requests came.
-        async with turns.turn(request.headers.get("authorization", "")) as turn:
+        # By the token's hash, as the server keeps tokens everywhere else.
+        token = digest(request.headers.get("authorization", ""))
+        async with turns.turn(token) as turn:
             return await _push_in_turn(request, turn)
 
     async def _push_in_turn(request: Request, turn: _Turn) -> dict[str, Any]:
