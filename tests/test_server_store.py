@@ -280,6 +280,28 @@ def test_history_finds_recent_visits_among_the_districts_recent_records(
     store.close()
 
 
+def test_a_resident_who_moved_brings_the_visits_filed_under_their_old_district(
+    tmp_path: Path,
+) -> None:
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    now = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
+    resident, visit = every_kind()[2], every_kind()[5]
+    made = format_datetime(now - timedelta(days=20))
+    store.apply([change(stamped(resident, 1))], now=now - timedelta(days=30))
+    store.apply(
+        [change(stamped({**visit, "id": "before", "visited_at": made}, 2))],
+        now=now - timedelta(days=20),
+    )
+    moved = {**resident, "district_id": "d2"}
+    store.apply([change(stamped(moved, 3))], now=now - timedelta(days=10))
+    after = {**visit, "id": "after", "district_id": "d2"}
+    store.apply([change(stamped(after, 4))], now=now)
+    bodies = store.history("u1", ["r1"], since=now - timedelta(days=180))
+    got = [(r["kind"], r["id"]) for r in map(json.loads, bodies)]
+    assert got == [("visits", "before"), ("residents", "r1"), ("visits", "after")]
+    store.close()
+
+
 def test_a_council_file_from_before_keeps_its_visits_findable(tmp_path: Path) -> None:
     """m003 on a file with records: they count as written the day it runs."""
     path = tmp_path / "council.sqlite"
@@ -288,6 +310,7 @@ def test_a_council_file_from_before_keeps_its_visits_findable(tmp_path: Path) ->
     store.db.executescript(
         """
         DROP TABLE seq_days;
+        DROP TABLE resident_districts;
         DROP INDEX records_by_resident;
         CREATE INDEX records_by_resident ON records (resident_id, seq);
         DELETE FROM _sqlite_migrations WHERE name = 'm003_visits_found_by_district';
@@ -298,6 +321,9 @@ def test_a_council_file_from_before_keeps_its_visits_findable(tmp_path: Path) ->
     today = datetime.now(UTC).date().isoformat()
     assert list(store.db.query("SELECT * FROM seq_days")) == [
         {"day": today, "first_seq": 0}
+    ]
+    assert list(store.db.query("SELECT * FROM resident_districts")) == [
+        {"resident_id": "r1", "district_id": "d1"}
     ]
     since = datetime(2026, 11, 1, tzinfo=UTC)
     got = [json.loads(b)["id"] for b in store.history("u1", ["r1"], since=since)]

@@ -156,9 +156,10 @@ def m002_record_columns(db: Database) -> None:
 def m003_visits_found_by_district(db: Database) -> None:
     """Visits leave the index by resident, which cost a push more than any
     other (a visit lands in the middle of it: about 3 µs of the server's 13
-    per visit). A resident's recent visits are found among their district's
-    recent records instead, through the index by district and seq, from the
-    first seq written on the first day of the window (``seq_days``)."""
+    per visit). A resident's recent visits are found among the recent records
+    of the districts they have lived in (``resident_districts``), through the
+    index by district and seq, from the first seq written on the first day of
+    the window (``seq_days``)."""
     db.executescript(
         """
         DROP INDEX records_by_resident;
@@ -167,6 +168,13 @@ def m003_visits_found_by_district(db: Database) -> None:
         CREATE TABLE seq_days (day TEXT PRIMARY KEY, first_seq INTEGER NOT NULL);
         -- Records written before this table: as if all written today.
         INSERT INTO seq_days SELECT date('now'), 0 WHERE EXISTS (SELECT 1 FROM records);
+        CREATE TABLE resident_districts (
+            resident_id TEXT NOT NULL,
+            district_id TEXT NOT NULL,
+            PRIMARY KEY (resident_id, district_id)) WITHOUT ROWID;
+        INSERT OR IGNORE INTO resident_districts
+            SELECT DISTINCT resident_id, district_id FROM records
+            WHERE resident_id IS NOT NULL;
         """
     )
 
@@ -729,6 +737,13 @@ class SqliteServerStore:
                     conn.execute(_insert_sql(kind, len(part) // _SQL[kind].width), part)
             if conn.total_changes - before < len(changes):
                 refused = self._write_over(changes, first, admit)
+            if "residents" in rows:  # where their visits are filed, from now on
+                conn.execute(
+                    "INSERT OR IGNORE INTO resident_districts"
+                    " SELECT id, district_id FROM records"
+                    " WHERE kind = 'residents' AND seq BETWEEN ? AND ?",
+                    [first, first + len(changes) - 1],
+                )
             # HLC receive: the server's own later writes stamp after these.
             stamps = [c.record for i, c in enumerate(changes) if i not in refused]
             if stamps:
@@ -833,10 +848,12 @@ class SqliteServerStore:
     ) -> list[str]:
         """A newly assigned resident's record, recent visits and concern updates.
 
-        Visits are not indexed by resident: they are read from the resident's
-        district, from the first seq written since the window began. A visit
-        reaches the server after it was made (the clock check), so any visit
-        since ``since`` was written at or after ``since`` less that leeway.
+        Visits are not indexed by resident: they are read from the districts
+        the resident has lived in (a visit is filed under the resident's
+        district when it arrives), from the first seq written since the window
+        began. A visit reaches the server after it was made (the clock
+        check), so any visit since ``since`` was written at or after ``since``
+        less that leeway.
         """
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
         wanted = json.dumps(sorted(residents))
@@ -852,8 +869,8 @@ class SqliteServerStore:
                   UNION ALL
                   SELECT seq FROM records INDEXED BY records_by_district
                   WHERE district_id IN (
-                      SELECT district_id FROM records WHERE kind = 'residents'
-                        AND id IN (SELECT value FROM json_each(:residents)))
+                      SELECT district_id FROM resident_districts
+                      WHERE resident_id IN (SELECT value FROM json_each(:residents)))
                     AND seq >= (SELECT coalesce(min(first_seq), :beyond)
                                 FROM seq_days WHERE day >= :first_day)
                     AND kind = 'visits'
