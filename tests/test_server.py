@@ -618,6 +618,24 @@ async def test_a_batch_sees_the_batch_sent_before_it_even_while_that_is_written(
     assert server.held("visits", "v-new") is not None
 
 
+async def test_a_refused_batch_does_not_hold_up_the_next_from_that_device(
+    server: Server,
+) -> None:
+    admin = await server.enrol("admin1")
+    broken = asyncio.ensure_future(
+        server.http.post(
+            f"{API}/sync/push",
+            content=b'{"changes": [',
+            headers={**admin.auth, "Content-Type": "application/json"},
+        )
+    )
+    await asyncio.sleep(0)  # the broken request is under way first
+    visit = server.change(admin, visit_record("v-next", "r1", "vol1"))
+    after = await asyncio.wait_for(server.push_ok(admin, visit), timeout=10)
+    assert (after.accepted, after.rejected) == (1, [])
+    assert (await broken).status_code == 400
+
+
 # ---- 1c. pull: what each role's device receives ----------------------------------
 
 HISTORY_VISITS = {  # id: (resident, visitor)
