@@ -338,6 +338,21 @@ def test_send_now_and_the_status_line(
     )
 
 
+def test_right_after_enrolling_the_status_line_says_it_is_syncing(
+    council: Council, tmp_path: Path, shell: FakeShell
+) -> None:
+    """Not "not synced yet" while the first sync is on its way."""
+    state = fresh_state(council, tmp_path / "phone.sqlite")
+    seen: list[str] = []
+    state.subscribe(
+        lambda: seen.append(find(round_view(state, JA, shell), "status", ft.Text).value)
+    )
+    asyncio.run(state.enrol("Hanako", BASE_URL, council.invite("vol1")))
+    assert seen[0] == "未送信はありません ・ 同期しています…"
+    assert seen[-1].startswith("未送信はありません ・ 最終同期")
+    assert not any("まだ同期していません" in line for line in seen)
+
+
 def test_refused_records_are_listed_in_japanese(
     council: Council, tmp_path: Path, shell: FakeShell
 ) -> None:

@@ -106,6 +106,7 @@ class Status:
     rejected: int = 0
     last_outcome: SyncState | None = None
     notice: str | None = None  # e.g. "revoked": why this device's data is gone
+    syncing: bool = False  # a sync round is under way
 
 
 @dataclass(frozen=True)
@@ -305,6 +306,7 @@ class AppState:
                 rejected=store.rejected_count(self._db),
                 last_outcome=self._last_outcome,
                 notice=dev.notice,
+                syncing=self._sync_lock.locked(),
             )
 
     def rejected(self) -> list[RejectedRow]:
@@ -358,8 +360,7 @@ class AppState:
             )
             profile = store.device(self._db).profile
         assert profile is not None
-        self._changed()
-        await self.sync_now()
+        await self.sync_now()  # tells the screens at once: "syncing"
         return profile
 
     async def sync_now(self) -> SyncOutcome:
@@ -369,6 +370,7 @@ class AppState:
                 dev = store.device(self._db)
             if dev.token is None or dev.profile is None:
                 return SyncOutcome(SyncState.NOT_ENROLLED)
+            self._changed()  # the status line says a sync is under way
             client = self._connect(dev.profile.server_url, dev.token)
             try:
                 report = await sync_once(

@@ -39,6 +39,7 @@ class Strings:
     status_all_sent: str
     status_last_sync: str
     status_never_synced: str
+    status_syncing: str
     status_offline: str
     status_rejected: str
     status_not_enrolled: str
@@ -188,6 +189,7 @@ JA = Strings(
     status_all_sent="未送信はありません",
     status_last_sync="最終同期 {when}",
     status_never_synced="まだ同期していません",
+    status_syncing="同期しています…",
     status_offline="電波が戻ったら自動で送ります",
     status_rejected="送れなかった記録 {n}件（わたしの記録で確認できます）",
     status_not_enrolled="サーバーに未登録（設定から登録できます）",
@@ -340,6 +342,7 @@ EN = Strings(
     status_all_sent="Nothing waiting to be sent",
     status_last_sync="Last sync {when}",
     status_never_synced="Not synced yet",
+    status_syncing="Syncing…",
     status_offline="Will send automatically when there is signal",
     status_rejected="{n} records not accepted (see My records)",
     status_not_enrolled="Not enrolled with the server (see Settings)",

@@ -77,13 +77,14 @@ def status_line(state: AppState, s: Strings, shell: Shell) -> ft.Container:
         if status.pending
         else s.status_all_sent
     )
-    synced = (
-        s.status_last_sync.format(
+    if status.last_sync_at is None and status.syncing:  # the first, after enrolling
+        synced = s.status_syncing
+    elif status.last_sync_at:
+        synced = s.status_last_sync.format(
             when=s.moment(status.last_sync_at, today=state.today())
         )
-        if status.last_sync_at
-        else s.status_never_synced
-    )
+    else:
+        synced = s.status_never_synced
     lines: list[ft.Control] = [
         text(
             s.status_line.format(pending=pending, synced=synced),
