@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
+import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -393,6 +394,11 @@ def _first(
     return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
+# Connections for reads besides the writer's. Two did best for 200 devices at
+# once (bench/load.py): more only share the same two cores and the GIL.
+READERS = 2
+
+
 class SqliteServerStore:
     """One SQLite file in WAL mode. Writes go through one connection,
     serialised by a lock; authentication and a push's checks read through
@@ -415,16 +421,23 @@ class SqliteServerStore:
         self._variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._lock = threading.RLock()
         migrations.apply(self.db)
-        self._readers_lock = threading.Lock()
-        self._idle: list[sqlite3.Connection] = []
-        self._readers: list[sqlite3.Connection] = []
+        # A few connections for reads that must not wait for a write; opened
+        # now, not in the middle of a rush of devices.
+        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._all_readers: list[sqlite3.Connection] = []
+        if self._path != ":memory:":
+            for _ in range(READERS):
+                reader = sqlite3.connect(self._path, check_same_thread=False)
+                reader.execute("PRAGMA busy_timeout = 5000")
+                reader.execute("PRAGMA query_only = ON")
+                reader.execute("SELECT count(*) FROM sqlite_schema").fetchone()
+                self._all_readers.append(reader)
+                self._readers.put(reader)
 
     def close(self) -> None:
-        with self._readers_lock:
-            for conn in self._readers:
-                conn.close()
-            self._readers.clear()
-            self._idle.clear()
+        for reader in self._all_readers:
+            reader.close()
+        self._all_readers.clear()
         self.db.close()
 
     @contextmanager
@@ -432,23 +445,15 @@ class SqliteServerStore:
         """A connection to read with, while a write may be under way. In WAL
         mode each statement sees the last commit, as the writer's would after
         waiting for the lock. An in-memory database has only the writer's."""
-        if self._path == ":memory:":
+        if not self._all_readers:
             with self._lock:
                 yield self.db.conn
             return
-        with self._readers_lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = sqlite3.connect(self._path, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 5000")
-            conn.execute("PRAGMA query_only = ON")
-            with self._readers_lock:
-                self._readers.append(conn)
+        conn = self._readers.get()
         try:
             yield conn
         finally:
-            with self._readers_lock:
-                self._idle.append(conn)
+            self._readers.put(conn)
 
     # ---- accounts, invitations, devices --------------------------------------
 
