@@ -23,6 +23,9 @@ class Context:
     clock: Callable[[], datetime] = utc_now
     limiter: RateLimiter = field(default_factory=RateLimiter)
     recent_history: timedelta = timedelta(days=180)
+    # How long a push waits for the one before it from the same device (the
+    # device itself gives up on a request after 20 s).
+    push_turn_wait: float = 15.0
 
     def authenticate(self, request: Request) -> DeviceAuth:
         header = request.headers.get("authorization", "")

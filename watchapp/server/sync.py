@@ -98,18 +98,28 @@ class Cursor:
         return cls(int(match[1]), int(match[2]))
 
 
-@dataclass(frozen=True)
 class _Turn:
-    before: asyncio.Future[None] | None  # the push before, from this token
+    """One push's place after the push before it from the same device."""
+
+    def __init__(self, before: asyncio.Future[None] | None) -> None:
+        self.before = before
+        self.gave_up = False  # waited too long for the push before
 
     @property
     def now(self) -> bool:
         """Whether it is this push's turn already."""
         return self.before is None or self.before.done()
 
-    async def wait(self) -> None:
-        if self.before is not None:
-            await asyncio.shield(self.before)
+    async def wait(self, limit: float) -> None:
+        """Until the push before has written, or ``limit`` seconds: a push
+        whose upload stalled on a dead connection must not hold the device
+        up for as long as the server takes to notice."""
+        if self.before is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self.before), timeout=limit)
+        except TimeoutError:
+            self.gave_up = True
 
 
 class _Turns:
@@ -118,8 +128,10 @@ class _Turns:
     A device keeps two batches out at once, and a later one may refer to a
     record in the one before (a resident, then a visit to them). Each push
     reads, checks and judges its body at once, but writes only after the
-    push before it from the same device has written. Other devices never
-    wait for it."""
+    push before it from the same device has written (or has been waited for
+    long enough). A push that ends early, refused or cut off, hands its turn
+    on only when the one before it is done, so that nothing behind it
+    overtakes that one. Other devices never wait."""
 
     def __init__(self) -> None:
         self._last: dict[str, asyncio.Future[None]] = {}
@@ -130,12 +142,21 @@ class _Turns:
         before = self._last.get(key)
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._last[key] = mine
-        try:
-            yield _Turn(before)
-        finally:
-            mine.set_result(None)
+
+        def release(_: object = None) -> None:
+            if not mine.done():
+                mine.set_result(None)
             if self._last.get(key) is mine:
                 del self._last[key]
+
+        turn = _Turn(before)
+        try:
+            yield turn
+        finally:
+            if before is None or before.done() or turn.gave_up:
+                release()
+            else:
+                before.add_done_callback(release)
 
 
 # What the rules ask of a new record, by kind (all required fields): two
@@ -456,7 +477,7 @@ def router(ctx: Context) -> APIRouter:
         if turn.now:  # nothing to wait for: all in one go
             return await run_in_threadpool(_check_judge_write, ctx, device, items)
         checked, judged = await run_in_threadpool(_check_and_judge, ctx, device, items)
-        await turn.wait()
+        await turn.wait(ctx.push_turn_wait)
         return await run_in_threadpool(_write, ctx, device, items, checked, judged)
 
     @r.get("/pull", summary="Changes after a cursor, in the server's order")
