@@ -12,7 +12,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from watchapp.domain.schema import ENVELOPE, KINDS, FieldType, format_datetime
-from watchapp.server.store import BODY, SqliteServerStore, Stored, migrations
+from watchapp.server.store import BODY, Scope, SqliteServerStore, Stored, migrations
 from watchapp.sync.protocol import Change, Reason, Rejection
 
 NOTE = '見守り: "元気"\\ 改行\nあり\tタブ'
@@ -299,6 +299,26 @@ def test_a_resident_who_moved_brings_the_visits_filed_under_their_old_district(
     bodies = store.history("u1", ["r1"], since=now - timedelta(days=180))
     got = [(r["kind"], r["id"]) for r in map(json.loads, bodies)]
     assert got == [("visits", "before"), ("residents", "r1"), ("visits", "after")]
+    store.close()
+
+
+def test_a_volunteer_pulls_visits_filed_before_their_resident_moved(
+    tmp_path: Path,
+) -> None:
+    """Found in review: a pull from an older cursor, by a volunteer of another
+    district, after the resident moved, still brings the visit filed under
+    the district the resident lived in then."""
+    store = SqliteServerStore(tmp_path / "council.sqlite")
+    resident, visit = every_kind()[2], every_kind()[5]
+    store.apply([change(stamped(resident, 1))])
+    store.apply([change(stamped(visit, 2))])  # filed under d1
+    store.apply([change(stamped({**resident, "district_id": "d2"}, 3))])
+    scope = Scope(
+        user_id="u9", group_id="g9", district_id="d3", residents=frozenset({"r1"})
+    )
+    bodies, _ = store.changes_after(scope, 0, 100)
+    got = [(r["kind"], r["id"]) for r in map(json.loads, bodies)]
+    assert got == [("visits", "v1"), ("residents", "r1")]
     store.close()
 
 

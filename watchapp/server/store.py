@@ -157,10 +157,10 @@ def m002_record_columns(db: Database) -> None:
 def m003_visits_found_by_district(db: Database) -> None:
     """Visits leave the index by resident, which cost a push more than any
     other (a visit lands in the middle of it: about 3 µs of the server's 13
-    per visit). A resident's recent visits are found among the recent records
-    of the districts they have lived in (``resident_districts``), through the
-    index by district and seq, from the first seq written on the first day of
-    the window (``seq_days``)."""
+    per visit). A resident's visits are found among the records of the
+    districts their records are filed under (``resident_districts``), through
+    the index by district and seq; for recent history, from the first seq
+    written on the first day of the window (``seq_days``)."""
     db.executescript(
         """
         DROP INDEX records_by_resident;
@@ -742,13 +742,13 @@ class SqliteServerStore:
                     conn.execute(_insert_sql(kind, len(part) // _SQL[kind].width), part)
             if conn.total_changes - before < len(changes):
                 refused = self._write_over(changes, first, admit)
-            if "residents" in rows:  # where their visits are filed, from now on
-                conn.execute(
-                    "INSERT OR IGNORE INTO resident_districts"
-                    " SELECT id, district_id FROM records"
-                    " WHERE kind = 'residents' AND seq BETWEEN ? AND ?",
-                    [first, first + len(changes) - 1],
-                )
+            # Where each resident's records are filed, for history and pulls.
+            conn.execute(
+                "INSERT OR IGNORE INTO resident_districts"
+                " SELECT DISTINCT resident_id, district_id FROM records"
+                " WHERE seq BETWEEN ? AND ? AND resident_id IS NOT NULL",
+                [first, first + len(changes) - 1],
+            )
             # HLC receive: the server's own later writes stamp after these.
             stamps = [c.record for i, c in enumerate(changes) if i not in refused]
             if stamps:
@@ -815,13 +815,15 @@ class SqliteServerStore:
             where = "district_id IN (SELECT value FROM json_each(?))"
             params = [json.dumps(sorted(scope.districts))]
         else:
-            # All in their own district or their residents': each record is
-            # in its resident's district (the rules see to it).
+            # All filed under their own district, their group's, or one their
+            # residents' records are filed under (resident_districts).
             residents = json.dumps(sorted(scope.residents))
             where = (
-                "district_id IN (SELECT ? UNION SELECT district_id FROM records"
-                "   WHERE kind = 'residents'"
-                "   AND id IN (SELECT value FROM json_each(?)))"
+                "district_id IN (SELECT ?"
+                "   UNION SELECT district_id FROM records"
+                "   WHERE kind = 'groups' AND id = ?"
+                "   UNION SELECT district_id FROM resident_districts"
+                "   WHERE resident_id IN (SELECT value FROM json_each(?)))"
                 " AND ((resident_id IN (SELECT value FROM json_each(?))"
                 "   AND kind != 'assignments')"
                 " OR (kind = 'assignments' AND user_id = ?)"
@@ -831,6 +833,7 @@ class SqliteServerStore:
             )
             params = [
                 scope.district_id,
+                scope.group_id,
                 residents,
                 residents,
                 scope.user_id,
@@ -854,11 +857,10 @@ class SqliteServerStore:
         """A newly assigned resident's record, recent visits and concern updates.
 
         Visits are not indexed by resident: they are read from the districts
-        the resident has lived in (a visit is filed under the resident's
-        district when it arrives), from the first seq written since the window
-        began. A visit reaches the server after it was made (the clock
-        check), so any visit since ``since`` was written at or after ``since``
-        less that leeway.
+        the resident's records are filed under (resident_districts), from the
+        first seq written since the window began. A visit reaches the server
+        after it was made (the clock check), so any visit since ``since`` was
+        written at or after ``since`` less that leeway.
         """
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
         wanted = json.dumps(sorted(residents))
