@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from tests.support import (
 from watchapp import store
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.state import AppState, EnrolmentFailed, SyncOutcome, SyncState
+from watchapp.sync import engine
 from watchapp.sync.client import push_body
 
 T0_MS = int(T0.timestamp() * 1000)
@@ -252,3 +255,36 @@ def test_a_push_body_is_the_changes_as_given_gzipped() -> None:
     assert json.loads(gzip.decompress(body.content)) == {
         "changes": [{"kind": "visits", "note": "元気"}, {"n": None}]
     }
+
+
+class _SavesDuringFirstPush(httpx.AsyncBaseTransport):
+    """The app's transport, which runs ``save`` when the first push has been
+    answered, before the device reads the answer."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.save: Callable[[], object] | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.url.path.endswith("/sync/push") and self.save is not None:
+            save, self.save = self.save, None
+            # Past the engine's wait for the request to leave: by now it has
+            # read the outbox for the next batch, and found it empty.
+            await asyncio.sleep(4 * engine.SEND_WINDOW)
+            save()
+        return response
+
+
+async def test_a_visit_saved_while_a_push_is_out_goes_in_the_same_round(
+    council: Council, tmp_path: Path
+) -> None:
+    transport = _SavesDuringFirstPush(council.transport())
+    phone = await enrol_device(council, tmp_path, "vol1", transport=lambda: transport)
+    phone.visit("r1")
+    saved: list[str] = []
+    transport.save = lambda: saved.append(phone.visit("r2").id)
+    outcome = await phone.state.sync_now()
+    assert outcome.report is not None and outcome.report.pushed == 2
+    assert phone.state.status().pending == 0
+    assert council.store.stored([("visits", saved[0])])

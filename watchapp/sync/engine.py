@@ -112,26 +112,33 @@ async def push(
     out: deque[tuple[list[store.Outgoing], asyncio.Future[PushAnswer]]] = deque()
     # The next batch is read before an answer is waited for, and sent before
     # the answered one is settled: the server need not wait for this thread.
-    upcoming, body = _prepare(db, batch, "")
+    after = ""  # the stamp of the last write sent
+    upcoming, body = _prepare(db, batch, after)
     answered: tuple[list[store.Outgoing], PushAnswer] | None = None
     try:
         for _ in range(MAX_ROUNDS):
+            if body is None:  # what was written meanwhile goes in this round
+                upcoming, body = _prepare(db, batch, after)
             while body is not None and len(out) < PUSH_WINDOW:
                 out.append((upcoming, await _send(client, policy, body)))
-                upcoming, body = _prepare(db, batch, upcoming[-1].hlc)
+                after = upcoming[-1].hlc
+                upcoming, body = _prepare(db, batch, after)
             if answered is not None:
-                accepted, refused = _settle(db, *answered)
+                settling, answered = answered, None
+                accepted, refused = _settle(db, *settling)
                 pushed, rejected = pushed + accepted, rejected + refused
-                answered = None
             if not out:
                 break
             outgoing, sending = out[0]
             answered = (outgoing, await sending)
             out.popleft()
         if answered is not None:  # MAX_ROUNDS ran out
-            accepted, refused = _settle(db, *answered)
+            settling, answered = answered, None
+            accepted, refused = _settle(db, *settling)
             pushed, rejected = pushed + accepted, rejected + refused
     finally:
+        if answered is not None:  # answered, then stopped while sending the next
+            _settle(db, *answered)
         for _, sending in out:  # still out only when something went wrong
             _drop(sending)
     return pushed, rejected
