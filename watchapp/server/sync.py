@@ -280,10 +280,7 @@ def _write(
     rejected = [
         {
             "index": index,
-            "kind": items[index].get("kind")
-            if isinstance(items[index], dict)
-            else None,
-            "id": items[index].get("id") if isinstance(items[index], dict) else None,
+            **_named(items[index]),
             "field": problem.field,
             "reason": problem.reason.value,
             "message": problem.message,
