@@ -353,14 +353,19 @@ def _body_sql() -> str:
 _SQL = {kind: _kind_sql(kind) for kind in KINDS}
 
 
-def _values(seq: int, change: Change) -> tuple[Any, ...]:
-    """One row for a kind's insert or upsert: the seq, then the record's values
-    (None for an optional field left out)."""
-    sql = _SQL[change.kind]
+def _record_values(kind: str, record: dict[str, Any]) -> tuple[Any, ...]:
+    """A record's values in its kind's column order (None for an optional
+    field left out)."""
+    sql = _SQL[kind]
     try:
-        return (seq,) + sql.values(change.record)  # devices send every field
+        return sql.values(record)  # devices send every field
     except KeyError:
-        return (seq, *map(change.record.get, sql.keys))
+        return tuple(map(record.get, sql.keys))
+
+
+def _values(seq: int, change: Change) -> tuple[Any, ...]:
+    """One row for a kind's upsert: the seq, then the record's values."""
+    return (seq, *_record_values(*change))
 
 
 def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
@@ -372,26 +377,12 @@ def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
         if out is None:
             out = rows[kind] = []
         out.append(seq)
-        try:
-            out += _SQL[kind].values(record)  # devices send every field
-        except KeyError:
-            out += map(record.get, _SQL[kind].keys)
+        out += _record_values(kind, record)
     return rows
 
 
 _HLC_OF = operator.itemgetter("hlc")
 BODY = _body_sql()
-
-
-def _first(
-    conn: sqlite3.Connection, sql: str, params: Sequence[Any]
-) -> dict[str, Any] | None:
-    """The first row as a dict by column name, or None."""
-    cursor = conn.execute(sql, params)
-    row = cursor.fetchone()
-    if row is None:
-        return None
-    return dict(zip([d[0] for d in cursor.description], row, strict=True))
 
 
 # Connections for reads besides the writer's. Two did best for 200 devices at
@@ -423,16 +414,16 @@ class SqliteServerStore:
         migrations.apply(self.db)
         # A few connections for reads that must not wait for a write; opened
         # now, not in the middle of a rush of devices.
-        self._readers: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
-        self._all_readers: list[sqlite3.Connection] = []
+        self._readers: queue.SimpleQueue[Database] = queue.SimpleQueue()
+        self._all_readers: list[Database] = []
         if self._path != ":memory:":
             for _ in range(READERS):
                 reader = sqlite3.connect(self._path, check_same_thread=False)
                 reader.execute("PRAGMA busy_timeout = 5000")
                 reader.execute("PRAGMA query_only = ON")
                 reader.execute("SELECT count(*) FROM sqlite_schema").fetchone()
-                self._all_readers.append(reader)
-                self._readers.put(reader)
+                self._all_readers.append(Database(reader))
+                self._readers.put(self._all_readers[-1])
 
     def close(self) -> None:
         for reader in self._all_readers:
@@ -441,29 +432,27 @@ class SqliteServerStore:
         self.db.close()
 
     @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> Iterator[Database]:
         """A connection to read with, while a write may be under way. In WAL
         mode each statement sees the last commit, as the writer's would after
         waiting for the lock. An in-memory database has only the writer's."""
         if not self._all_readers:
             with self._lock:
-                yield self.db.conn
+                yield self.db
             return
-        conn = self._readers.get()
+        reader = self._readers.get()
         try:
-            yield conn
+            yield reader
         finally:
-            self._readers.put(conn)
+            self._readers.put(reader)
 
     # ---- accounts, invitations, devices --------------------------------------
 
-    def _account(
-        self, row: Mapping[str, Any], conn: sqlite3.Connection | None = None
-    ) -> Account:
+    def _account(self, row: Mapping[str, Any], db: Database | None = None) -> Account:
         role = Role(row["role"])
         districts = frozenset(
-            r[0]
-            for r in (conn or self.db.conn).execute(
+            r["district_id"]
+            for r in (db or self.db).query(
                 "SELECT district_id FROM coordinator_districts WHERE user_id = ?",
                 [row["id"]],
             )
@@ -488,16 +477,18 @@ class SqliteServerStore:
             ]
 
     def account(self, user_id: str) -> Account | None:
-        with self._reading() as conn:
-            return self._account_in(conn, user_id)
+        with self._reading() as db:
+            return self._account_in(db, user_id)
 
-    def _account_in(self, conn: sqlite3.Connection, user_id: str) -> Account | None:
-        row = _first(
-            conn,
-            "SELECT * FROM records WHERE kind = 'users' AND id = ? AND deleted = 0",
-            [user_id],
+    def _account_in(self, db: Database, user_id: str) -> Account | None:
+        row = next(
+            db.query(
+                "SELECT * FROM records WHERE kind = 'users' AND id = ? AND deleted = 0",
+                [user_id],
+            ),
+            None,
         )
-        return self._account(row, conn) if row else None
+        return self._account(row, db) if row else None
 
     def create_user(
         self,
@@ -570,13 +561,13 @@ class SqliteServerStore:
                     " AND revoked_at IS NULL",
                     [token_hash, device_name, device_id],
                 )
-                account = self._account_in(self.db.conn, invitation["user_id"])
+                account = self._account_in(self.db, invitation["user_id"])
                 if renewed.rowcount != 1 or account is None:
                     raise InvitationProblem("used")
                 return account
             if invitation["expires_at"] <= format_datetime(now):
                 raise InvitationProblem("expired")
-            account = self._account_in(self.db.conn, invitation["user_id"])
+            account = self._account_in(self.db, invitation["user_id"])
             if account is None:
                 raise InvitationProblem("unknown")
             taken = list(
@@ -599,25 +590,28 @@ class SqliteServerStore:
     def device(self, token_hash: str) -> DeviceAuth | None:
         """The device with this token, read without waiting for a write: a
         push is authenticated while the one before it is written."""
-        with self._reading() as conn:
-            row = _first(
-                conn, "SELECT * FROM devices WHERE token_hash = ?", [token_hash]
+        with self._reading() as db:
+            row = next(
+                db.query("SELECT * FROM devices WHERE token_hash = ?", [token_hash]),
+                None,
             )
             if row is None:
                 return None
-            account = self._account_in(conn, row["user_id"])
+            account = self._account_in(db, row["user_id"])
             revoked = row["revoked_at"] is not None
             if account is None:
                 # The user was deleted: their devices are revoked, and must be
                 # told so, to wipe the personal data they hold.
-                gone = _first(
-                    conn,
-                    "SELECT * FROM records WHERE kind = 'users' AND id = ?",
-                    [row["user_id"]],
+                gone = next(
+                    db.query(
+                        "SELECT * FROM records WHERE kind = 'users' AND id = ?",
+                        [row["user_id"]],
+                    ),
+                    None,
                 )
                 if gone is None:
                     return None
-                account, revoked = self._account(gone, conn), True
+                account, revoked = self._account(gone, db), True
             return DeviceAuth(
                 device_id=row["device_id"],
                 name=row["name"],
@@ -651,12 +645,12 @@ class SqliteServerStore:
         """The records stored under these keys, read without waiting for a
         write (those a write under way changes are checked again by
         :meth:`apply`, inside its transaction)."""
-        with self._reading() as conn:
-            held = self._stored_with_seq(keys, conn)
+        with self._reading() as db:
+            held = self._stored_with_seq(keys, db)
         return {key: s for key, (_, s) in held.items()}
 
     def _stored_with_seq(
-        self, keys: Sequence[tuple[str, str]], conn: sqlite3.Connection | None = None
+        self, keys: Sequence[tuple[str, str]], db: Database | None = None
     ) -> dict[tuple[str, str], tuple[int, Stored]]:
         # One lookup per kind through the (kind, id) index: a row-value
         # "(kind, id) IN (...)" list makes SQLite scan the whole index.
@@ -665,15 +659,11 @@ class SqliteServerStore:
             ids.setdefault(kind, set()).add(record_id)
         out: dict[tuple[str, str], tuple[int, Stored]] = {}
         for kind, wanted in ids.items():
-            rows = (
-                (conn or self.db.conn)
-                .execute(
-                    "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
-                    " resident_id, user_id FROM records WHERE kind = ?"
-                    " AND id IN (SELECT value FROM json_each(?))",
-                    [kind, json.dumps(list(wanted))],
-                )
-                .fetchall()
+            rows = (db or self.db).execute(
+                "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
+                " resident_id, user_id FROM records WHERE kind = ?"
+                " AND id IN (SELECT value FROM json_each(?))",
+                [kind, json.dumps(list(wanted))],
             )
             for r in rows:
                 s = Stored(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
@@ -681,10 +671,10 @@ class SqliteServerStore:
         return out
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
-        with self._reading() as conn:
+        with self._reading() as db:
             return frozenset(
                 r[0]
-                for r in conn.execute(
+                for r in db.execute(
                     "SELECT resident_id FROM records WHERE user_id = ?"
                     " AND kind = 'assignments' AND deleted = 0 AND active = 1",
                     [user_id],
@@ -750,11 +740,11 @@ class SqliteServerStore:
                 [first, first + len(changes) - 1],
             )
             # HLC receive: the server's own later writes stamp after these.
-            stamps = [c.record for i, c in enumerate(changes) if i not in refused]
-            if stamps:
+            kept = [c.record for i, c in enumerate(changes) if i not in refused]
+            if kept:
                 self.db.execute(
                     "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
-                    [max(map(_HLC_OF, stamps))],
+                    [max(map(_HLC_OF, kept))],
                 )
         return refused
 
