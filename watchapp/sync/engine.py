@@ -115,6 +115,14 @@ async def push(
     after = ""  # the stamp of the last write sent
     upcoming, body = _prepare(db, batch, after)
     answered: tuple[list[store.Outgoing], PushAnswer] | None = None
+
+    def settle_answered() -> None:
+        nonlocal answered, pushed, rejected
+        if answered is not None:
+            settling, answered = answered, None
+            accepted, refused = _settle(db, *settling)
+            pushed, rejected = pushed + accepted, rejected + refused
+
     try:
         for _ in range(MAX_ROUNDS):
             if body is None:  # what was written meanwhile goes in this round
@@ -123,22 +131,14 @@ async def push(
                 out.append((upcoming, await _send(client, policy, body)))
                 after = upcoming[-1].hlc
                 upcoming, body = _prepare(db, batch, after)
-            if answered is not None:
-                settling, answered = answered, None
-                accepted, refused = _settle(db, *settling)
-                pushed, rejected = pushed + accepted, rejected + refused
+            settle_answered()
             if not out:
                 break
             outgoing, sending = out[0]
             answered = (outgoing, await sending)
             out.popleft()
-        if answered is not None:  # MAX_ROUNDS ran out
-            settling, answered = answered, None
-            accepted, refused = _settle(db, *settling)
-            pushed, rejected = pushed + accepted, rejected + refused
     finally:
-        if answered is not None:  # answered, then stopped while sending the next
-            _settle(db, *answered)
+        settle_answered()  # MAX_ROUNDS ran out, or stopped while sending the next
         for _, sending in out:  # still out only when something went wrong
             _drop(sending)
     return pushed, rejected
