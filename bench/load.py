@@ -38,7 +38,16 @@ from typing import Any
 
 import httpx
 from sqlite_utils import Database
-from sync import Server, enrol, invite, new_id, percentile, utc_now
+from sync import (
+    Server,
+    enrol,
+    invite,
+    new_id,
+    percentile,
+    run_options,
+    server_options,
+    utc_now,
+)
 
 from watchapp import store
 from watchapp.domain.model import Outcome, Role, Visit
@@ -380,10 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--devices", type=int, default=200)
     p.add_argument("--visits", type=int, default=20, help="pushed by each device")
     p.add_argument("--timeout", type=float, default=120.0, help="for the round")
-    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
-    p.add_argument("--dir", help="folder for the temporary files")
-    p.add_argument("--seed", type=int, default=1)
+    server_options(p)
+    run_options(p)
     args = p.parse_args(argv)
     print(
         f"load bench: {args.devices} devices x {args.visits} visits,"

@@ -139,6 +139,18 @@ def new_id(rng: random.Random, ms: int | None = None) -> str:
 # ---- the server, in a subprocess ------------------------------------------------
 
 
+def server_options(p: argparse.ArgumentParser) -> None:
+    """How the server subprocess runs uvicorn (bench/load.py asks the same)."""
+    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
+    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+
+
+def run_options(p: argparse.ArgumentParser) -> None:
+    """Where the temporary files go, and the random seed."""
+    p.add_argument("--dir", help="folder for the temporary files")
+    p.add_argument("--seed", type=int, default=1)
+
+
 def serve(argv: list[str]) -> int:
     """The server subprocess: uvicorn as ``watchapp server`` runs it, port 0."""
     from watchapp.server import create_app
@@ -147,8 +159,7 @@ def serve(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="bench/sync.py serve")
     p.add_argument("--db", required=True)
     p.add_argument("--info", required=True, help="JSON file written once listening")
-    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
+    server_options(p)
     args = p.parse_args(argv)
     server_store = SqliteServerStore(args.db)
     app = create_app(server_store)
@@ -668,10 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--page", type=int, default=PULL_PAGE, help="pull page")
     p.add_argument("--rounds", type=int, default=50, help="no-op sync rounds")
     p.add_argument("--skip-pouchdb", action="store_true")
-    p.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-    p.add_argument("--loop", default="asyncio", choices=["asyncio", "uvloop"])
-    p.add_argument("--dir", help="folder for the temporary files")
-    p.add_argument("--seed", type=int, default=1)
+    server_options(p)
+    run_options(p)
     args = p.parse_args(argv)
     print(
         f"sync bench: {args.count} visits, SQLite {sqlite3.sqlite_version},"
