@@ -420,7 +420,15 @@ class App:
         return self.ui.get_by_text(re.compile("未送信"))
 
     def text(self, value: str | re.Pattern[str]) -> Locator:
-        return self.ui.get_by_text(value, exact=isinstance(value, str))
+        """Text on the screen, not a tab's label in the navigation bar: a
+        screen's title says what its tab says, and the tab's label is at
+        times a text node of its own (two matches: the test failed)."""
+        outside_tabs = self.ui.locator(
+            "xpath=//*[not(ancestor-or-self::*[@role='tab'])]"
+        )
+        return self.ui.get_by_text(value, exact=isinstance(value, str)).and_(
+            outside_tabs
+        )
 
     def button(self, name: str) -> Locator:
         return self.ui.get_by_role("button", name=name, exact=True)
