@@ -19,13 +19,14 @@ from hypothesis import strategies as st
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.model import JST
 from watchapp.domain.schema import ENVELOPE, KINDS, Field, FieldType, format_datetime
-from watchapp.domain.validation import NOTE_MAX_CHARS
+from watchapp.domain.validation import CLOCK_TOLERANCE, MAX_BACKDATE, NOTE_MAX_CHARS
 from watchapp.sync.protocol import (
     _FINE,
     _NAMES,
     _RULES,
     CLOCK_AHEAD_LIMIT,
     ID_MAX_CHARS,
+    MAX_CHANGE_AGE,
     TEXT_MAX_CHARS,
     Change,
     Reason,
@@ -80,6 +81,8 @@ def _valid_record(kind: str) -> Record:
     record = {f.name: _valid_value(kind, f) for f in (*ENVELOPE, *KINDS[kind].fields)}
     if kind == "districts":
         record["district_id"] = record["id"]  # a district is its own scope
+    if kind == "visits":  # a concern goes with "met, with a concern"
+        record["outcome"] = "met_concern"
     return record
 
 
@@ -144,14 +147,37 @@ def reference(obj: object, *, now: datetime) -> Verdict:
     if problems:
         return (problems[0].field, problems[0].reason)
     latest = now + CLOCK_AHEAD_LIMIT
-    if at_ms(Hlc.parse(record["hlc"]).wall_ms) > latest:
+    wall = Hlc.parse(record["hlc"]).wall_ms
+    if at_ms(wall) > latest:
         return ("hlc", Reason.CLOCK_AHEAD)
-    visited_at = record.get("visited_at")
-    if visited_at is not None and parse_moment(visited_at) > latest:
-        return ("visited_at", Reason.CLOCK_AHEAD)
+    if at_ms(wall) < now - MAX_CHANGE_AGE:
+        return ("hlc", Reason.TOO_OLD)
+    if kind == "visits":
+        return reference_visit(record, wall, latest)
     if kind == "districts" and record["district_id"] != record["id"]:
         return ("district_id", Reason.BAD_VALUE)
     return Change(kind, record)
+
+
+def reference_visit(record: Record, wall: int, latest: datetime) -> Verdict:
+    visited_at = parse_moment(record["visited_at"])
+    if visited_at > latest:
+        return ("visited_at", Reason.CLOCK_AHEAD)
+    if record["deleted"]:
+        return Change("visits", record)
+    # The device's write time, read to 100 s and taken 100 s earlier.
+    written = at_ms(wall // 100_000 * 100_000) - timedelta(seconds=100)
+    if visited_at < written - MAX_BACKDATE - CLOCK_TOLERANCE:
+        return ("visited_at", Reason.TOO_OLD)
+    concern = (record.get("concern_category"), record.get("urgency"))
+    if record["outcome"] == "met_concern":
+        if None in concern:
+            return ("concern_category", Reason.INCONSISTENT)
+    elif concern != (None, None):
+        return ("concern_category", Reason.INCONSISTENT)
+    if concern[0] == "other" and not record.get("note"):
+        return ("note", Reason.MISSING_FIELD)
+    return Change("visits", record)
 
 
 # ---- values near the edges -------------------------------------------------------
@@ -399,6 +425,8 @@ def test_a_valid_record_of_each_kind_is_accepted(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(k for k in KINDS if OPTIONAL[k]))
 def test_optional_fields_may_be_left_out(kind: str) -> None:
     record = {k: v for k, v in VALID[kind].items() if k not in OPTIONAL[kind]}
+    if kind == "visits":  # no concern left: a visit without one
+        record["outcome"] = "met_well"
     assert not _FINE[kind](record)  # the slow path, which must accept it too
     assert check(wire(kind, record)) == Change(kind, record)
 
@@ -406,6 +434,8 @@ def test_optional_fields_may_be_left_out(kind: str) -> None:
 @pytest.mark.parametrize("kind", sorted(k for k in KINDS if OPTIONAL[k]))
 def test_optional_fields_may_be_null(kind: str) -> None:
     record = {**VALID[kind], **dict.fromkeys(OPTIONAL[kind])}
+    if kind == "visits":  # no concern left: a visit without one
+        record["outcome"] = "met_well"
     assert check(wire(kind, record)) == Change(kind, record)
 
 

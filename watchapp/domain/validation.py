@@ -102,22 +102,40 @@ def check_visit(
     elif visit.visited_at < now - MAX_BACKDATE:
         errors.append(FieldError("visited_at", ErrorCode.TOO_OLD, MAX_BACKDATE.days))
 
-    if visit.outcome is Outcome.MET_CONCERN and visit.concern is None:
-        errors.append(FieldError("concern", ErrorCode.CONCERN_REQUIRED))
-    if visit.outcome is not Outcome.MET_CONCERN and visit.concern is not None:
-        errors.append(FieldError("concern", ErrorCode.CONCERN_NOT_ALLOWED))
-
-    note_required = (
-        visit.concern is not None and visit.concern.category is ConcernCategory.OTHER
+    concern = visit.concern
+    errors += check_concern(
+        visit.outcome,
+        concern.category if concern else None,
+        concern.urgency if concern else None,
     )
     errors += check_text(
         "note",
         visit.note,
         max_chars=NOTE_MAX_CHARS,
-        required=note_required,
+        required=note_required(concern.category if concern else None),
         multiline=True,
     )
     return errors
+
+
+def check_concern(
+    outcome: str, category: str | None, urgency: str | None
+) -> list[FieldError]:
+    """A concern (category and urgency, both) goes with "met, with a concern",
+    and with no other outcome. Takes the enums or their wire text alike: the
+    device checks a visit with it and the server checks a pushed one."""
+    has_concern = category is not None or urgency is not None
+    if outcome == Outcome.MET_CONCERN:
+        if category is None or urgency is None:
+            return [FieldError("concern", ErrorCode.CONCERN_REQUIRED)]
+    elif has_concern:
+        return [FieldError("concern", ErrorCode.CONCERN_NOT_ALLOWED)]
+    return []
+
+
+def note_required(category: str | None) -> bool:
+    """A concern filed as "other" needs a note saying what it is."""
+    return category == ConcernCategory.OTHER
 
 
 def _dialable(url: str) -> bool:

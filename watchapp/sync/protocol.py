@@ -25,8 +25,16 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from watchapp.domain.hlc import Hlc
+from watchapp.domain.model import Outcome
 from watchapp.domain.schema import KINDS, Field, FieldType, format_datetime
-from watchapp.domain.validation import NOTE_MAX_CHARS, has_control_chars
+from watchapp.domain.validation import (
+    CLOCK_TOLERANCE,
+    MAX_BACKDATE,
+    NOTE_MAX_CHARS,
+    check_concern,
+    has_control_chars,
+    note_required,
+)
 
 API = "/api/v1"
 # A phone sends 500 at most (engine.PUSH_BATCH); a long backlog goes faster in
@@ -37,6 +45,9 @@ MAX_PULL_LIMIT = 5000
 DEFAULT_PULL_LIMIT = 1000
 # A device clock this far ahead of the server's is wrong, not early.
 CLOCK_AHEAD_LIMIT = timedelta(minutes=5)
+# A change written on a device longer ago than this is refused: no phone stays
+# offline for a year, and a record dated 1990 is a wrong clock or a forgery.
+MAX_CHANGE_AGE = timedelta(days=366)
 ID_MAX_CHARS = 64
 TEXT_MAX_CHARS = 200
 
@@ -197,6 +208,9 @@ class Reason(StrEnum):
     FORBIDDEN = "forbidden"
     OUT_OF_SCOPE = "out_of_scope"
     UNKNOWN_REFERENCE = "unknown_reference"
+    TOO_OLD = "too_old"
+    INCONSISTENT = "inconsistent"
+    DEPENDS_ON_REFUSED = "depends_on_refused"
 
 
 @dataclass(frozen=True)
@@ -227,16 +241,16 @@ def check_change(obj: object, *, now: datetime) -> Change | Rejection:
 
     Scope and references are the server's business; this needs no data.
     """
-    return _check(obj, *_latest(now))
+    return _check(obj, _latest(now))
 
 
 def check_changes(items: list[Any], *, now: datetime) -> list[Change | Rejection]:
     """:func:`check_change` for each of a batch, at one moment."""
-    latest_stamp, latest_moment = _latest(now)
-    return [_check(item, latest_stamp, latest_moment) for item in items]
+    bounds = _latest(now)
+    return [_check(item, bounds) for item in items]
 
 
-def _check(obj: object, latest_stamp: str, latest_moment: str) -> Change | Rejection:
+def _check(obj: object, bounds: _Bounds) -> Change | Rejection:
     if type(obj) is not dict:
         return Rejection("", Reason.MALFORMED, "a change must be a JSON object")
     kind = obj.get("kind")
@@ -254,28 +268,94 @@ def _check(obj: object, latest_stamp: str, latest_moment: str) -> Change | Rejec
             )
             if problem:
                 return problem
-    if record["hlc"][:13] > latest_stamp:
+    stamp = record["hlc"][:13]
+    if stamp > bounds.latest_stamp:
         return Rejection(
             "hlc", Reason.CLOCK_AHEAD, "the device clock is ahead of the server's"
         )
-    moment = record.get("visited_at")
-    if moment is not None and moment > latest_moment:
+    if stamp < bounds.oldest_stamp:
         return Rejection(
-            "visited_at",
-            Reason.CLOCK_AHEAD,
-            "visit time is in the future: the device clock is wrong",
+            "hlc", Reason.TOO_OLD, "written over a year ago: the device clock is wrong"
         )
+    if kind == "visits":
+        return _check_visit(record, bounds)
     if kind == "districts" and record["district_id"] != record["id"]:
         return Rejection("district_id", Reason.BAD_VALUE, "a district is its own scope")
     return _new_change(Change, (kind, record))
 
 
+def _check_visit(record: dict[str, Any], bounds: _Bounds) -> Change | Rejection:
+    """What the device checks of a visit it records, checked again: the time
+    (not in the future, not backdated further than the device allows, counted
+    from when the device wrote it), and the outcome and concern together."""
+    moment = record["visited_at"]
+    if moment > bounds.latest_moment:
+        return Rejection(
+            "visited_at",
+            Reason.CLOCK_AHEAD,
+            "visit time is in the future: the device clock is wrong",
+        )
+    if record["deleted"]:  # a tombstone takes nothing back but the visit
+        return _new_change(Change, ("visits", record))
+    if moment < _earliest_visit(record["hlc"][:8]):
+        return Rejection(
+            "visited_at",
+            Reason.TOO_OLD,
+            f"visit time over {MAX_BACKDATE.days} days before it was recorded",
+        )
+    category, urgency = record.get("concern_category"), record.get("urgency")
+    outcome = record["outcome"]
+    # Most visits have no concern, and need no more checking.
+    if category is not None or urgency is not None or outcome == _MET_CONCERN:
+        if check_concern(outcome, category, urgency):
+            return Rejection(
+                "concern_category",
+                Reason.INCONSISTENT,
+                "a concern needs category and urgency, with met_concern only",
+            )
+        if note_required(category) and not record.get("note"):
+            return Rejection(
+                "note", Reason.MISSING_FIELD, "an 'other' concern needs a note"
+            )
+    return _new_change(Change, ("visits", record))
+
+
+_MET_CONCERN = Outcome.MET_CONCERN.value
+
+
+# Device HLC stamps are read to 100 s (their first 8 digits), so the earliest
+# visit time is found once per stamp prefix, not per visit; it is made
+# 100 s earlier to stay on the device's side of the line.
+_STAMP_STEP_MS = 100_000
+
+
+@functools.lru_cache(maxsize=256)
+def _earliest_visit(stamp_prefix: str) -> str:
+    """The earliest visit time a device could record at this HLC stamp."""
+    written = datetime.fromtimestamp(int(stamp_prefix) * _STAMP_STEP_MS / 1000, UTC)
+    earliest = written - MAX_BACKDATE - CLOCK_TOLERANCE - timedelta(seconds=100)
+    return format_datetime(earliest)
+
+
+@dataclass(frozen=True, slots=True)
+class _Bounds:
+    """What a batch is checked against, at one moment, as fixed-width text
+    (checked before): text order is time order."""
+
+    latest_stamp: str  # the latest HLC wall time accepted
+    latest_moment: str  # the latest visit time accepted
+    oldest_stamp: str  # the oldest HLC wall time accepted
+
+
 @functools.lru_cache(maxsize=4)
-def _latest(now: datetime) -> tuple[str, str]:
-    """The latest HLC wall time and visit time accepted at ``now``, as text:
-    both are fixed-width ASCII (checked before), so text order is time order."""
+def _latest(now: datetime) -> _Bounds:
     ahead = now + CLOCK_AHEAD_LIMIT
-    return f"{int(ahead.timestamp() * 1000):013d}", format_datetime(ahead)
+    oldest = now - MAX_CHANGE_AGE
+    return _Bounds(
+        f"{int(ahead.timestamp() * 1000):013d}",
+        format_datetime(ahead),
+        f"{int(oldest.timestamp() * 1000):013d}",
+    )
 
 
 def _check_value(rule: _Rule, value: Any, *, present: bool) -> Rejection | None:
