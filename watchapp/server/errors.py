@@ -1,16 +1,26 @@
 """One error body for every error: ``{"ok": false, "errors": [...]}``.
 
 ApiError          an answer other than 2xx, with .status, .code, .field
+ └─ BodyTimeout   the request body did not arrive in time (408)
+
+A client's fault (a body cut off or too slow) is logged as one line; only a
+fault of the server's own (anything else) is logged with its traceback, and
+answered 500 in the same body shape, with no detail.
 """
 
 from __future__ import annotations
+
+import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from watchapp.sync.protocol import error_body
+
+log = logging.getLogger("watchapp.server")
 
 
 class ApiError(Exception):
@@ -31,13 +41,58 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BodyTimeout(ApiError):
+    """Raised where the app reads a request body that is not in by its deadline
+    (see watchapp/server/serving.py). The connection is closed after the
+    answer: the rest of the body may still be on its way."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408,
+            "body_timeout",
+            f"the request body did not arrive within {seconds:g} s",
+            headers={"Connection": "close"},
+        )
+
+
+def route_of(request: Request) -> str:
+    """The route's template, never the raw path (which may carry anything)."""
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "-"))
+
+
+def _answer(exc: ApiError) -> JSONResponse:
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.field),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return _answer(exc)
+
+    @app.exception_handler(BodyTimeout)
+    async def body_timeout(request: Request, exc: BodyTimeout) -> JSONResponse:
+        log.warning("%s %s: %s", request.method, route_of(request), exc.message)
+        return _answer(exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # Nobody reads this answer; it is here for the access log's status.
+        message = "the client went away before its request body was in"
+        log.warning("%s %s: %s", request.method, route_of(request), message)
+        return _answer(ApiError(400, "client_disconnected", message))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette logs the traceback after this answer is sent (a fault of
+        # ours, to be fixed); the client learns nothing of it.
         return JSONResponse(
-            error_body(exc.code, exc.message, exc.field),
-            status_code=exc.status,
-            headers=exc.headers,
+            error_body("internal_error", "the server failed; try again later"),
+            status_code=500,
         )
 
     @app.exception_handler(RequestValidationError)
