@@ -25,7 +25,8 @@ from sqlite_utils import Database
 from watchapp import store
 from watchapp.domain.model import Outcome, Role, Visit
 from watchapp.server import create_app
-from watchapp.server.auth import RateLimiter, digest, new_code
+from watchapp.server.auth import digest, new_code
+from watchapp.server.limiter import EnrolmentLimiter
 from watchapp.server.store import SqliteServerStore
 from watchapp.state import AppState
 from watchapp.sync.client import CouncilClient, RetryPolicy
@@ -107,7 +108,7 @@ class Council:
 
     path: Path
     clock: Clock = field(default_factory=Clock)
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: EnrolmentLimiter = field(default_factory=EnrolmentLimiter)
 
     def __post_init__(self) -> None:
         self.store = SqliteServerStore(self.path)

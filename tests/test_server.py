@@ -38,7 +38,8 @@ from watchapp import store as device_store
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.schema import KINDS
 from watchapp.domain.validation import NOTE_MAX_CHARS
-from watchapp.server.auth import RateLimiter, digest
+from watchapp.server.auth import digest
+from watchapp.server.limiter import EnrolmentLimiter
 from watchapp.server.store import BODY
 from watchapp.sync.protocol import (
     API,
@@ -1418,15 +1419,14 @@ async def test_a_bad_enrolment_request_is_refused(
 
 
 async def test_enrolment_is_rate_limited_per_client(server_dir: Path) -> None:
-    ticks = [0.0]
-    limiter = RateLimiter(clock=lambda: ticks[0])
+    limiter = EnrolmentLimiter(per_device=10, per_address=10)
     council = Council(server_dir / "server.sqlite", limiter=limiter)
     transport = httpx.ASGITransport(app=council.app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         server = Server(council, http)
         code = council.invite("vol1")
         for attempt in range(10):
-            ticks[0] = float(attempt)
+            council.clock.advance(1)
             wrong = await enrol_raw(server, f"WRONGCODE{attempt}")
             assert_error(wrong, 400, "invitation_unknown", "code")
         for typed in ("ANOTHERONE", code):  # even the right code, now
@@ -1435,7 +1435,7 @@ async def test_enrolment_is_rate_limited_per_client(server_dir: Path) -> None:
             retry_after = int(refused.headers["retry-after"])
             assert 1 <= retry_after <= limiter.window + 1
         # After the window the right code still works: it was never tried.
-        ticks[0] = limiter.window + 10
+        council.clock.advance(limiter.window + 10)
         assert (await enrol_raw(server, code)).status_code == 200
 
 

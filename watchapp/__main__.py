@@ -24,6 +24,7 @@ from watchapp.domain.model import Role
 from watchapp.domain.rules import local_date
 from watchapp.domain.validation import NAME_MAX_CHARS, check_text, clean_text
 from watchapp.server.auth import INVITATION_HOURS, digest, new_code
+from watchapp.server.serving import BODY_TIMEOUT, HEAD_TIMEOUT, LIMIT_CONCURRENCY
 from watchapp.server.store import SqliteServerStore
 
 
@@ -31,11 +32,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _server_app(db: Path) -> tuple[SqliteServerStore, Any]:
+def _server_app(
+    db: Path, trusted_proxies: list[str] | None = None
+) -> tuple[SqliteServerStore, Any]:
     from watchapp.server import create_app
 
     store = SqliteServerStore(db)
-    return store, create_app(store)
+    return store, create_app(store, trusted_proxies=trusted_proxies or ())
 
 
 def _serve(main: Coroutine[Any, Any, None]) -> None:
@@ -115,9 +118,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     from watchapp.server.serving import serve
 
-    _, council = _server_app(Path(args.db))
+    _, council = _server_app(Path(args.db), args.trusted_proxy)
     print(f"council server on http://{args.host}:{args.port}", flush=True)
-    _serve(serve(council, host=args.host, port=args.port))
+    _serve(
+        serve(
+            council,
+            host=args.host,
+            port=args.port,
+            head_timeout=args.head_timeout,
+            body_timeout=args.body_timeout,
+            limit_concurrency=args.limit_concurrency,
+        )
+    )
     return 0
 
 
@@ -198,6 +210,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
             districts=districts,
             now=_now(),
         )
+        store.record_admin_action(
+            actor="cli", action="create_user", subject=account.user_id, now=_now()
+        )
         print(account.user_id)
     elif args.action == "invite":
         invited = store.account(args.user)
@@ -205,6 +220,9 @@ def cmd_admin(args: argparse.Namespace) -> int:
             print(f"error: no user {args.user}", file=sys.stderr)
             return 2
         code = invite(store, invited.user_id)
+        store.record_admin_action(
+            actor="cli", action="invite", subject=invited.user_id, now=_now()
+        )
         print(f"invitation for {invited.name} ({invited.role.value}):")
         print(f"  {pretty_code(code)}")
         print(f"single use, valid for {INVITATION_HOURS} hours")
@@ -215,12 +233,29 @@ def cmd_admin(args: argparse.Namespace) -> int:
         if not store.revoke_device(args.device, now=_now()):
             print(f"error: no active device {args.device}", file=sys.stderr)
             return 2
+        store.record_admin_action(
+            actor="cli", action="revoke", subject=args.device, now=_now()
+        )
         print(f"revoked {args.device}: it gets 401 and wipes its personal data")
+    elif args.action == "audit":
+        for e in store.audit(limit=args.limit):
+            what = f"{e.kind} {e.record_id}" if e.kind else e.record_id
+            print(f"{e.at}\t{e.user_id}\t{e.device_id or '-'}\t{e.action}\t{what}")
     elif args.action == "users":
         for a in store.accounts():
             devices = ",".join(store.device_ids(a.user_id)) or "-"
             print(f"{a.user_id}\t{a.role.value}\t{a.name}\tdevices: {devices}")
     return 0
+
+
+def _proxy(value: str) -> str:
+    from watchapp.server.limiter import parse_proxies
+
+    try:
+        parse_proxies([value])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -241,6 +276,37 @@ def parser() -> argparse.ArgumentParser:
 
     server = sub.add_parser("server", help="the council server")
     server.add_argument("--db", required=True)
+    server.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        type=_proxy,
+        metavar="ADDR",
+        help="a reverse proxy's address or network whose X-Forwarded-For is "
+        "believed (repeatable); without one, clients are told apart by the "
+        "address they connect from",
+    )
+    server.add_argument(
+        "--head-timeout",
+        type=float,
+        default=HEAD_TIMEOUT,
+        metavar="S",
+        help="close a connection whose request head is not in within S seconds",
+    )
+    server.add_argument(
+        "--body-timeout",
+        type=float,
+        default=BODY_TIMEOUT,
+        metavar="S",
+        help="answer 408 to a request whose body is not in within S seconds",
+    )
+    server.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=LIMIT_CONCURRENCY,
+        metavar="N",
+        help="answer 503 beyond N connections or requests at once",
+    )
     served(server, 8600)
     server.set_defaults(run=cmd_server)
 
@@ -277,6 +343,8 @@ def parser() -> argparse.ArgumentParser:
     rev = actions.add_parser("revoke", help="revoke a device")
     rev.add_argument("device")
     actions.add_parser("users", help="list users and their devices")
+    aud = actions.add_parser("audit", help="who changed what, newest first")
+    aud.add_argument("--limit", type=int, default=100)
     admin.set_defaults(run=cmd_admin)
     return p
 

@@ -16,6 +16,7 @@ with a SyncOutcome the status line shows calmly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import threading
 from collections.abc import Callable
@@ -155,6 +156,8 @@ class AppState:
         self._sync_lock = asyncio.Lock()
         self._listeners: list[Listener] = []
         self._last_outcome: SyncState | None = None
+        # The enrol key sent with each code tried (see enrol), in memory only.
+        self._enrol_keys: dict[str, str] = {}
         # Set by the app: start a sync soon (after a save), without waiting.
         self.sync_soon: Callable[[], None] = lambda: None
         with self._lock:
@@ -339,9 +342,14 @@ class AppState:
             raise InvalidInput(errors)
         with self._lock:
             device_id = store.device(self._db).device_id
+            # The same key for the same code: when the answer is lost and the
+            # volunteer taps again, the council gives the same token back.
+            key = self._enrol_keys.setdefault(
+                code, base64.urlsafe_b64encode(self._entropy(32)).decode().rstrip("=")
+            )
         client = self._connect(server_url, None)
         try:
-            enrolment = await client.enrol(code, device_id, name)
+            enrolment = await client.enrol(code, device_id, name, enrol_key=key)
         except EnrolmentRefused as exc:
             raise EnrolmentFailed(exc.code) from exc
         except SyncError as exc:
@@ -350,6 +358,7 @@ class AppState:
             await client.aclose()
         user = enrolment.user
         with self._lock:
+            self._enrol_keys.pop(code, None)
             store.save_enrolment(
                 self._db,
                 user_id=str(user["id"]),

@@ -661,11 +661,39 @@ def apply_page(
             _purge(db, "resident", purge_residents)
         if purge_districts:
             _purge(db, "district", purge_districts)
+        if dev.role in _FIELD_ROLES and dev.profile and dev.profile.user_id:
+            _withhold(db, dev.profile.user_id)
         db.execute(
             "UPDATE device SET cursor = ?, hlc = ? WHERE singleton = 1",
             [cursor, str(latest)],
         )
     return applied
+
+
+_FIELD_ROLES = frozenset({"volunteer", "organiser"})
+
+
+def _withhold(db: Database, user_id: str) -> None:
+    """Least data on a volunteer's phone: of residents who have not consented
+    (or withdrew consent), what the server no longer sends it
+    (:attr:`Kind.withheld`) goes from what it already holds too."""
+    without = "SELECT id FROM residents WHERE consent = 0"
+    for kind, spec in KINDS.items():
+        if spec.withheld:
+            blanks = ", ".join(f"{name} = NULL" for name in spec.withheld)
+            held = " OR ".join(f"{name} IS NOT NULL" for name in spec.withheld)
+            db.execute(
+                f"UPDATE [{kind}] SET {blanks} WHERE resident_id IN ({without})"
+                f" AND user_id IS NOT ? AND ({held})",
+                [user_id],
+            )
+        if spec.withheld_whole:
+            db.execute(
+                f"DELETE FROM [{kind}] WHERE resident_id IN ({without})"
+                " AND visit_id NOT IN (SELECT id FROM visits WHERE user_id = ?)"
+                f" AND id NOT IN (SELECT record_id FROM outbox WHERE kind = '{kind}')",
+                [user_id],
+            )
 
 
 _PURGE = {

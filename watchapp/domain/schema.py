@@ -32,11 +32,19 @@ class Field:
 
 @dataclass(frozen=True)
 class Kind:
-    """A synced table. ``scope`` names the keys that decide who may hold a row."""
+    """A synced table. ``scope`` names the keys that decide who may hold a row.
+
+    Least data: of a resident who has not consented (honnin doui), a
+    volunteer's phone gets only what a visit needs. ``withheld`` names the
+    fields it does not get of records another person wrote (blanked to
+    null); ``withheld_whole`` keeps the whole record from it, unless it is
+    about the volunteer's own visit."""
 
     table: str
     fields: tuple[Field, ...]
     scope: tuple[str, ...]
+    withheld: tuple[str, ...] = ()
+    withheld_whole: bool = False
 
     @property
     def wire_fields(self) -> tuple[Field, ...]:
@@ -112,6 +120,9 @@ KINDS: dict[str, Kind] = {
                 Field("note", _T, required=False),
             ),
             ("district_id", "group_id"),
+            # The date and outcome plan the next visit; what was of concern
+            # and what was written about it are the resident's own business.
+            withheld=("concern_category", "urgency", "note"),
         ),
         Kind(
             "concern_updates",
@@ -123,6 +134,7 @@ KINDS: dict[str, Kind] = {
                 Field("note", _T, required=False),
             ),
             ("district_id", "group_id"),
+            withheld_whole=True,
         ),
     )
 }

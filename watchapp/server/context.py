@@ -8,9 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 
-from watchapp.server.auth import RateLimiter, digest
+from watchapp.server.auth import digest
 from watchapp.server.errors import ApiError
+from watchapp.server.limiter import EnrolmentLimiter
 from watchapp.server.store import DeviceAuth, ServerStore
+
+# Changes one device may send in an hour. A volunteer logs a few dozen visits
+# a day; a phone back after a month offline sends under a thousand. A bigger
+# backlog goes on in the next hour (429 with Retry-After), nothing lost.
+DEFAULT_WRITE_QUOTA = 5000
 
 
 def utc_now() -> datetime:
@@ -21,8 +27,9 @@ def utc_now() -> datetime:
 class Context:
     store: ServerStore
     clock: Callable[[], datetime] = utc_now
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: EnrolmentLimiter = field(default_factory=EnrolmentLimiter)
     recent_history: timedelta = timedelta(days=180)
+    write_quota: int | None = DEFAULT_WRITE_QUOTA
     # How long a push waits for the one before it from the same device (the
     # device itself gives up on a request after 20 s).
     push_turn_wait: float = 15.0
@@ -37,7 +44,8 @@ class Context:
                 "a bearer token is required",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        device = self.store.device(digest(token.strip()))
+        token_hash = digest(token.strip())
+        device = self.store.device(token_hash)
         if device is None:
             raise ApiError(
                 401,
@@ -45,6 +53,8 @@ class Context:
                 "unknown token",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        # For the access log (hashed there), revoked devices' tries included.
+        request.state.device_id = device.device_id
         if device.revoked:
             raise ApiError(
                 401,
@@ -52,4 +62,8 @@ class Context:
                 "this device has been revoked",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        if not device.seen:
+            # Once used, the token is the device's: its enrolment answer can
+            # no longer be asked for again (watchapp/server/enrol.py).
+            self.store.mark_seen(token_hash, now=self.clock())
         return device

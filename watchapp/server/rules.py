@@ -7,9 +7,15 @@
 - coordinator: pulls and pushes everything in their districts (not districts
   themselves, and not coordinator or admin accounts).
 - admin: everything.
+
+A change is judged against what the server has stored, and what it accepted
+earlier in the same push: its own stored record, and the records it refers
+to (:data:`REFERENCES`), never against a change the server refused.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from watchapp.domain.model import Role
 from watchapp.server.store import Account, Scope, Stored
@@ -19,11 +25,28 @@ _VOLUNTEER_KINDS = frozenset({"visits"})
 _COORDINATOR_KINDS = frozenset(
     {"groups", "residents", "users", "assignments", "visits", "concern_updates"}
 )
-_NEEDS_RESIDENT = frozenset({"visits", "assignments", "concern_updates"})
+FIELD_WORKERS = frozenset({Role.VOLUNTEER, Role.ORGANISER})
+
+# The records a change refers to, by field: the kind it names.
+REFERENCES: dict[str, dict[str, str]] = {
+    "visits": {"resident_id": "residents"},
+    "assignments": {"resident_id": "residents", "user_id": "users"},
+    "concern_updates": {"resident_id": "residents"},
+}
+# What check_write reads of a new visit (no visit stored under its id): two
+# such visits alike in these fields, with the same residents stored, get the
+# same verdict. Keep it beside the rules it summarises.
+NEW_VISIT_VERDICT_FIELDS = (
+    "origin",
+    "district_id",
+    "group_id",
+    "user_id",
+    "resident_id",
+)
 
 
 def is_field_worker(account: Account) -> bool:
-    return account.role in (Role.VOLUNTEER, Role.ORGANISER)
+    return account.role in FIELD_WORKERS
 
 
 def scope_of(account: Account, residents: frozenset[str]) -> Scope:
@@ -49,12 +72,12 @@ def check_write(
     change: Change,
     *,
     stored: Stored | None,
-    resident: Stored | None,
+    refs: Mapping[str, Stored | None],
     my_residents: frozenset[str],
-    stored_role: Role | None = None,
 ) -> Rejection | None:
-    """May this device write this change? ``resident`` is the record it is about;
-    ``stored_role`` the role a users change would overwrite."""
+    """May this device write this change? ``stored`` is the record it would
+    overwrite, ``refs`` the records it refers to, by field (see
+    :data:`REFERENCES`; None where nothing is stored)."""
     r = change.record
     if r["origin"] != device_id:
         return _reject("origin", Reason.NOT_YOUR_DEVICE, "origin is another device")
@@ -66,6 +89,7 @@ def check_write(
             return _reject(
                 "kind", Reason.FORBIDDEN, f"coordinators can't write {change.kind}"
             )
+        stored_role = stored.role if stored is not None else None
         if change.kind == "users" and (
             r["role"] in (Role.ADMIN, Role.COORDINATOR)
             or stored_role in (Role.ADMIN, Role.COORDINATOR)
@@ -94,7 +118,8 @@ def check_write(
                 "resident_id", Reason.OUT_OF_SCOPE, "resident not assigned to you"
             )
 
-    if change.kind in _NEEDS_RESIDENT:
+    if "resident_id" in REFERENCES.get(change.kind, {}):
+        resident = refs.get("resident_id")
         if resident is None or resident.deleted:
             return _reject("resident_id", Reason.UNKNOWN_REFERENCE, "no such resident")
         if (resident.district_id, resident.group_id) != (
@@ -106,4 +131,22 @@ def check_write(
                 Reason.BAD_VALUE,
                 "district and group must be the resident's",
             )
+    if change.kind == "assignments" and not r["deleted"]:
+        return _check_assignee(refs.get("user_id"), r["district_id"])
+    return None
+
+
+def _check_assignee(user: Stored | None, district_id: str) -> Rejection | None:
+    """Who a resident is assigned to: a volunteer (or an organiser) of the
+    resident's own district."""
+    if user is None or user.deleted:
+        return _reject("user_id", Reason.UNKNOWN_REFERENCE, "no such user")
+    if user.role not in FIELD_WORKERS:
+        return _reject(
+            "user_id", Reason.BAD_VALUE, "only volunteers and organisers are assigned"
+        )
+    if user.district_id != district_id:
+        return _reject(
+            "user_id", Reason.OUT_OF_SCOPE, "a volunteer of another district"
+        )
     return None

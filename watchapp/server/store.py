@@ -180,6 +180,50 @@ def m003_visits_found_by_district(db: Database) -> None:
     )
 
 
+@migrations()
+def m004_enrolment(db: Database) -> None:
+    """A lost enrolment answer can be asked for again only by whoever sent
+    the request (``enrol_salt``: see watchapp/server/enrol.py), and the
+    enrolment limiter's counts live here, so that every server process on
+    this file shares them."""
+    db.executescript(
+        """
+        ALTER TABLE invitations ADD COLUMN enrol_salt TEXT;
+        CREATE TABLE enrolment_attempts (
+            bucket TEXT PRIMARY KEY,
+            attempts INTEGER NOT NULL,
+            window_ends REAL NOT NULL  -- unix seconds
+        ) WITHOUT ROWID;
+        CREATE INDEX enrolment_attempts_by_end
+            ON enrolment_attempts (window_ends);
+        """
+    )
+
+
+@migrations()
+def m005_write_quota_and_audit(db: Database) -> None:
+    """How many changes each device sent per hour (its write quota, counted in
+    the database so that every server process sees the same count), and who
+    changed what: the audit trail that admins read."""
+    db.executescript(
+        """
+        CREATE TABLE device_writes (
+            device_id TEXT NOT NULL,
+            hour TEXT NOT NULL,
+            changes INTEGER NOT NULL,
+            PRIMARY KEY (device_id, hour)) WITHOUT ROWID;
+        CREATE TABLE audit_log (
+            n INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            device_id TEXT,
+            action TEXT NOT NULL,
+            kind TEXT,
+            record_id TEXT NOT NULL);
+        """
+    )
+
+
 @dataclass(frozen=True)
 class Account:
     user_id: str
@@ -196,6 +240,17 @@ class DeviceAuth:
     name: str
     account: Account
     revoked: bool
+    seen: bool = True  # False until the token's first use
+
+
+@dataclass(frozen=True)
+class LostEnrolment:
+    """A device enrolled moments ago whose token was never used: its answer
+    may have been lost on the way."""
+
+    enrol_salt: str
+    token_hash: str
+    account: Account
 
 
 @dataclass(frozen=True)
@@ -211,10 +266,50 @@ class Stored:
     group_id: str | None
     resident_id: str | None
     user_id: str | None
+    role: str | None = None  # users only
 
 
 # Whether a change may overwrite the record stored: None, or why not.
 Admit = Callable[[Change, Stored], Rejection | None]
+
+
+class Reads(Protocol):
+    """What the write rules may read, inside the transaction that writes."""
+
+    def stored(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Stored]: ...
+    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+
+
+@dataclass
+class Judgement:
+    """A push after the rules: what may be written, and what may not and why.
+
+    ``where`` holds each accepted change's index in the push; ``problems``
+    the refused ones', by index; ``admit`` judges a change whose record turns
+    out to be stored already."""
+
+    accepted: list[Change]
+    where: list[int]
+    problems: dict[int, Rejection]
+    admit: Admit
+
+
+# The rules for a push, given what is stored and who is writing now.
+Judge = Callable[[Reads, "Account"], Judgement]
+
+
+class DeviceRevoked(Exception):
+    """The device was revoked (or its user deleted) before its write."""
+
+
+class WriteQuotaExceeded(Exception):
+    """A device wrote more changes this hour than it may."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"write quota exceeded; retry after {retry_after} s")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -228,6 +323,19 @@ class Scope:
     group_id: str | None = None
     district_id: str | None = None
     residents: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change a coordinator or an admin made: pushed from a device (with
+    its kind and record id) or done on the server (``watchapp admin``)."""
+
+    at: str
+    user_id: str  # who; "cli" for the server's own command line
+    device_id: str | None
+    action: str  # "write" or "delete" of a record; or an admin action's name
+    kind: str | None
+    record_id: str  # the record, or what an admin action was about
 
 
 class InvitationProblem(Exception):
@@ -262,9 +370,18 @@ class ServerStore(Protocol):
         device_id: str,
         device_name: str,
         token_hash: str,
+        enrol_salt: str | None = None,
         now: datetime,
     ) -> Account: ...
+    def lost_enrolment(
+        self, *, code_hash: str, device_id: str, since: datetime
+    ) -> LostEnrolment | None: ...
+    def reserve_enrolment(
+        self, buckets: Sequence[tuple[str, int]], *, now: datetime, window: float
+    ) -> float: ...
+    def release_enrolment(self, buckets: Sequence[str]) -> None: ...
     def device(self, token_hash: str) -> DeviceAuth | None: ...
+    def mark_seen(self, token_hash: str, *, now: datetime) -> None: ...
     def device_ids(self, user_id: str) -> list[str]: ...
     def revoke_device(self, device_id: str, *, now: datetime) -> bool: ...
     def stored(
@@ -278,8 +395,21 @@ class ServerStore(Protocol):
         admit: Admit | None = None,
         now: datetime | None = None,
     ) -> dict[int, Rejection]: ...
+    def write_as(
+        self,
+        device_id: str,
+        judge: Judge,
+        *,
+        count: int,
+        quota: int | None,
+        now: datetime,
+    ) -> Judgement: ...
     def write_server_records(
         self, changes: Sequence[dict[str, Any]], *, now: datetime
+    ) -> None: ...
+    def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+    def record_admin_action(
+        self, *, actor: str, action: str, subject: str, now: datetime
     ) -> None: ...
     def changes_after(
         self, scope: Scope, seq: int, limit: int
@@ -289,6 +419,7 @@ class ServerStore(Protocol):
     ) -> list[str]: ...
     def max_seq(self) -> int: ...
     def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...
+    def visits_by(self, user_id: str, visit_ids: Iterable[str]) -> frozenset[str]: ...
     def bodies(self, kind: str) -> list[str]: ...
     def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
     def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
@@ -383,6 +514,41 @@ def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
 
 _HLC_OF = operator.itemgetter("hlc")
 BODY = _body_sql()
+
+
+def _assigned_residents(db: Database, user_id: str) -> frozenset[str]:
+    """The residents a volunteer holds: an active assignment, filed where the
+    resident is now (an assignment left behind when a resident moved gives
+    nothing: the district they moved to assigns them again)."""
+    return frozenset(
+        r[0]
+        for r in db.execute(
+            "SELECT a.resident_id FROM records a"
+            " JOIN records r ON r.kind = 'residents' AND r.id = a.resident_id"
+            " WHERE a.user_id = ? AND a.kind = 'assignments' AND a.deleted = 0"
+            " AND a.active = 1 AND r.deleted = 0 AND r.district_id = a.district_id",
+            [user_id],
+        ).fetchall()
+    )
+
+
+def judge_nothing(change: Change, stored: Stored) -> Rejection | None:
+    """An :data:`Admit` for a judgement already carried out."""
+    return None
+
+
+class _Reads:
+    """:class:`Reads` over the writer's connection, inside its transaction."""
+
+    def __init__(self, store: SqliteServerStore) -> None:
+        self._store = store
+
+    def stored(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Stored]:
+        held = self._store._stored_with_seq(list(keys))
+        return {key: s for key, (_, s) in held.items()}
+
+    def assigned_residents(self, user_id: str) -> frozenset[str]:
+        return _assigned_residents(self._store.db, user_id)
 
 
 # Connections for reads besides the writer's. Two did best for 200 devices at
@@ -538,8 +704,11 @@ class SqliteServerStore:
         device_id: str,
         device_name: str,
         token_hash: str,
+        enrol_salt: str | None = None,
         now: datetime,
     ) -> Account:
+        """A used code is refused whoever asks: a device whose answer was
+        lost asks :meth:`lost_enrolment`, which changes nothing."""
         with self._lock, self.db.atomic():
             rows = list(
                 self.db.query(
@@ -550,21 +719,7 @@ class SqliteServerStore:
                 raise InvitationProblem("unknown")
             invitation = rows[0]
             if invitation["used_at"]:
-                if invitation["device_id"] != device_id or invitation[
-                    "expires_at"
-                ] <= format_datetime(now):
-                    raise InvitationProblem("used")
-                # The same device again: the answer to its first try was lost.
-                # It never saw that token, so it gets a fresh one.
-                renewed = self.db.execute(
-                    "UPDATE devices SET token_hash = ?, name = ? WHERE device_id = ?"
-                    " AND revoked_at IS NULL",
-                    [token_hash, device_name, device_id],
-                )
-                account = self._account_in(self.db, invitation["user_id"])
-                if renewed.rowcount != 1 or account is None:
-                    raise InvitationProblem("used")
-                return account
+                raise InvitationProblem("used")
             if invitation["expires_at"] <= format_datetime(now):
                 raise InvitationProblem("expired")
             account = self._account_in(self.db, invitation["user_id"])
@@ -577,8 +732,9 @@ class SqliteServerStore:
                 raise InvitationProblem("device_taken")
             stamp = format_datetime(now)
             self.db.execute(
-                "UPDATE invitations SET used_at = ?, device_id = ? WHERE code_hash = ?",
-                [stamp, device_id, code_hash],
+                "UPDATE invitations SET used_at = ?, device_id = ?, enrol_salt = ?"
+                " WHERE code_hash = ?",
+                [stamp, device_id, enrol_salt, code_hash],
             )
             self.db.execute(
                 "INSERT INTO devices (device_id, user_id, name, token_hash,"
@@ -586,6 +742,79 @@ class SqliteServerStore:
                 [device_id, account.user_id, device_name, token_hash, stamp],
             )
             return account
+
+    def lost_enrolment(
+        self, *, code_hash: str, device_id: str, since: datetime
+    ) -> LostEnrolment | None:
+        """The enrolment made with this code by this device at or after
+        ``since``, if it left a salt and its token was never used, and the
+        device still stands."""
+        with self._reading() as db:
+            row = next(
+                db.query(
+                    "SELECT i.enrol_salt, i.user_id, d.token_hash FROM invitations i"
+                    " JOIN devices d ON d.device_id = i.device_id"
+                    " AND d.user_id = i.user_id"
+                    " WHERE i.code_hash = ? AND i.device_id = ? AND i.used_at >= ?"
+                    " AND i.enrol_salt IS NOT NULL AND d.revoked_at IS NULL"
+                    " AND d.last_seen_at IS NULL",
+                    [code_hash, device_id, format_datetime(since)],
+                ),
+                None,
+            )
+            account = self._account_in(db, row["user_id"]) if row else None
+        if row is None or account is None:
+            return None
+        return LostEnrolment(row["enrol_salt"], row["token_hash"], account)
+
+    def reserve_enrolment(
+        self, buckets: Sequence[tuple[str, int]], *, now: datetime, window: float
+    ) -> float:
+        """Count one attempt in every bucket, each (name, limit), unless one
+        is full: then count none and return the seconds until it empties
+        (0.0 when counted). A bucket's count starts at its first attempt and
+        is dropped ``window`` seconds later."""
+        stamp = now.timestamp()
+        names = json.dumps([name for name, _ in buckets])
+        with self._lock, self.db.atomic():
+            # A write first: from here the transaction holds SQLite's write
+            # lock, so check and count are one step for every process on
+            # this file, not only for the threads of this one.
+            self.db.execute(
+                "DELETE FROM enrolment_attempts WHERE window_ends <= ?", [stamp]
+            )
+            held = {
+                row[0]: (row[1], row[2])
+                for row in self.db.execute(
+                    "SELECT bucket, attempts, window_ends FROM enrolment_attempts"
+                    " WHERE bucket IN (SELECT value FROM json_each(?))",
+                    [names],
+                )
+            }
+            waits = [
+                held[name][1] - stamp
+                for name, limit in buckets
+                if name in held and held[name][0] >= limit
+            ]
+            if waits:
+                return float(max(waits))
+            self.db.conn.executemany(
+                "INSERT INTO enrolment_attempts VALUES (?, 1, ?)"
+                " ON CONFLICT (bucket) DO UPDATE SET attempts = attempts + 1",
+                [(name, stamp + window) for name, _ in buckets],
+            )
+            return 0.0
+
+    def release_enrolment(self, buckets: Sequence[str]) -> None:
+        """Give back an attempt counted by :meth:`reserve_enrolment`."""
+        with self._lock, self.db.atomic():
+            names = json.dumps(list(buckets))
+            self.db.execute(
+                "UPDATE enrolment_attempts SET attempts = attempts - 1"
+                " WHERE bucket IN (SELECT value FROM json_each(?))",
+                [names],
+            )
+            self.db.execute("DELETE FROM enrolment_attempts WHERE attempts <= 0")
 
     def device(self, token_hash: str) -> DeviceAuth | None:
         """The device with this token, read without waiting for a write: a
@@ -617,6 +846,17 @@ class SqliteServerStore:
                 name=row["name"],
                 account=account,
                 revoked=revoked,
+                seen=row["last_seen_at"] is not None,
+            )
+
+    def mark_seen(self, token_hash: str, *, now: datetime) -> None:
+        """The token's first use; written once, so later requests cost no
+        write."""
+        with self._lock, self.db.atomic():
+            self.db.execute(
+                "UPDATE devices SET last_seen_at = ? WHERE token_hash = ?"
+                " AND last_seen_at IS NULL",
+                [format_datetime(now), token_hash],
             )
 
     def device_ids(self, user_id: str) -> list[str]:
@@ -661,7 +901,7 @@ class SqliteServerStore:
         for kind, wanted in ids.items():
             rows = (db or self.db).execute(
                 "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
-                " resident_id, user_id FROM records WHERE kind = ?"
+                " resident_id, user_id, role FROM records WHERE kind = ?"
                 " AND id IN (SELECT value FROM json_each(?))",
                 [kind, json.dumps(list(wanted))],
             )
@@ -672,14 +912,116 @@ class SqliteServerStore:
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
         with self._reading() as db:
-            return frozenset(
-                r[0]
-                for r in db.execute(
-                    "SELECT resident_id FROM records WHERE user_id = ?"
-                    " AND kind = 'assignments' AND deleted = 0 AND active = 1",
-                    [user_id],
-                ).fetchall()
+            return _assigned_residents(db, user_id)
+
+    def write_as(
+        self,
+        device_id: str,
+        judge: Judge,
+        *,
+        count: int,
+        quota: int | None,
+        now: datetime,
+    ) -> Judgement:
+        """A device's push, judged and written in one transaction.
+
+        Inside it, before anything is written: the device must still stand
+        (not revoked, its user not deleted; else :class:`DeviceRevoked`), and
+        its ``count`` changes must fit in what it may send this hour (else
+        :class:`WriteQuotaExceeded`). ``judge`` then reads what is stored, as
+        of this transaction, through :class:`Reads`. Changes by coordinators
+        and admins go into the audit trail."""
+        with self._lock, self.db.atomic():
+            account = self._standing(device_id)
+            if quota is not None:
+                self._count_writes(device_id, count, quota, now)
+            judgement = judge(_Reads(self), account)
+            refused = self._apply_in_transaction(
+                judgement.accepted, admit=judgement.admit, now=now
             )
+            problems = dict(judgement.problems)
+            for i, problem in refused.items():
+                problems[judgement.where[i]] = problem
+            if account.role in (Role.COORDINATOR, Role.ADMIN):
+                written = [
+                    c for i, c in enumerate(judgement.accepted) if i not in refused
+                ]
+                self._audit_writes(account.user_id, device_id, written, now)
+        return Judgement(judgement.accepted, judgement.where, problems, judge_nothing)
+
+    def _standing(self, device_id: str) -> Account:
+        row = self.db.execute(
+            "SELECT user_id, revoked_at FROM devices WHERE device_id = ?",
+            [device_id],
+        ).fetchone()
+        account = self._account_in(self.db, row[0]) if row else None
+        if row is None or row[1] is not None or account is None:
+            raise DeviceRevoked(device_id)
+        return account
+
+    def _count_writes(
+        self, device_id: str, count: int, quota: int, now: datetime
+    ) -> None:
+        """Count ``count`` changes in this hour's total for the device, or
+        raise :class:`WriteQuotaExceeded` (the caller's transaction rolls the
+        count back). Hours before this one are dropped."""
+        hour = now.astimezone(UTC).strftime("%Y-%m-%dT%H")
+        self.db.execute(
+            "DELETE FROM device_writes WHERE device_id = ? AND hour < ?",
+            [device_id, hour],
+        )
+        total = self.db.execute(
+            "INSERT INTO device_writes VALUES (?, ?, ?)"
+            " ON CONFLICT (device_id, hour) DO UPDATE"
+            " SET changes = changes + excluded.changes RETURNING changes",
+            [device_id, hour, count],
+        ).fetchone()[0]
+        if total > quota:
+            moment = now.astimezone(UTC)
+            left = 3600 - (moment.minute * 60 + moment.second)
+            raise WriteQuotaExceeded(max(1, left))
+
+    def _audit_writes(
+        self, user_id: str, device_id: str, changes: Sequence[Change], now: datetime
+    ) -> None:
+        stamp = format_datetime(now)
+        self.db.conn.executemany(
+            "INSERT INTO audit_log (at, user_id, device_id, action, kind, record_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    stamp,
+                    user_id,
+                    device_id,
+                    "delete" if c.record["deleted"] else "write",
+                    c.kind,
+                    c.id,
+                )
+                for c in changes
+            ],
+        )
+
+    def record_admin_action(
+        self, *, actor: str, action: str, subject: str, now: datetime
+    ) -> None:
+        """An admin's action on the server itself (a user made, a code
+        issued, a device revoked), for the audit trail."""
+        with self._lock, self.db.atomic():
+            self.db.execute(
+                "INSERT INTO audit_log (at, user_id, device_id, action, kind,"
+                " record_id) VALUES (?, ?, NULL, ?, NULL, ?)",
+                [format_datetime(now), actor, action, subject],
+            )
+
+    def audit(self, *, limit: int = 100) -> list[AuditEntry]:
+        """The latest entries of the audit trail, newest first."""
+        with self._reading() as db:
+            rows = db.execute(
+                "SELECT at, user_id, device_id, action, kind, record_id"
+                " FROM audit_log ORDER BY n DESC LIMIT ?",
+                [limit],
+            ).fetchall()
+        return [AuditEntry(*r) for r in rows]
 
     def _reserve(self, n: int) -> int:
         """The first of ``n`` new change numbers (called inside a transaction)."""
@@ -713,39 +1055,47 @@ class SqliteServerStore:
         every row), and the server reads and checks the next push
         meanwhile. Only when some were already there is anything looked up.
         """
+        with self._lock, self.db.atomic():
+            return self._apply_in_transaction(changes, admit=admit, now=now)
+
+    def _apply_in_transaction(
+        self,
+        changes: Sequence[Change],
+        *,
+        admit: Admit | None = None,
+        now: datetime | None = None,
+    ) -> dict[int, Rejection]:
+        """:meth:`apply`, inside a transaction the caller holds."""
         if not changes:
             return {}
         refused: dict[int, Rejection] = {}
         conn = self.db.conn
-        with self._lock, self.db.atomic():
-            first = self._reserve(len(changes))
-            day = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+        first = self._reserve(len(changes))
+        day = (now or datetime.now(UTC)).astimezone(UTC).date().isoformat()
+        self.db.execute("INSERT OR IGNORE INTO seq_days VALUES (?, ?)", [day, first])
+        rows = _flat_rows(changes, first)
+        before = conn.total_changes
+        for kind, values in rows.items():
+            step = self._variables - self._variables % _SQL[kind].width
+            for start in range(0, len(values), step):
+                part = values[start : start + step]
+                conn.execute(_insert_sql(kind, len(part) // _SQL[kind].width), part)
+        if conn.total_changes - before < len(changes):
+            refused = self._write_over(changes, first, admit)
+        # Where each resident's records are filed, for history and pulls.
+        conn.execute(
+            "INSERT OR IGNORE INTO resident_districts"
+            " SELECT DISTINCT resident_id, district_id FROM records"
+            " WHERE seq BETWEEN ? AND ? AND resident_id IS NOT NULL",
+            [first, first + len(changes) - 1],
+        )
+        # HLC receive: the server's own later writes stamp after these.
+        kept = [c.record for i, c in enumerate(changes) if i not in refused]
+        if kept:
             self.db.execute(
-                "INSERT OR IGNORE INTO seq_days VALUES (?, ?)", [day, first]
+                "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
+                [max(map(_HLC_OF, kept))],
             )
-            rows = _flat_rows(changes, first)
-            before = conn.total_changes
-            for kind, values in rows.items():
-                step = self._variables - self._variables % _SQL[kind].width
-                for start in range(0, len(values), step):
-                    part = values[start : start + step]
-                    conn.execute(_insert_sql(kind, len(part) // _SQL[kind].width), part)
-            if conn.total_changes - before < len(changes):
-                refused = self._write_over(changes, first, admit)
-            # Where each resident's records are filed, for history and pulls.
-            conn.execute(
-                "INSERT OR IGNORE INTO resident_districts"
-                " SELECT DISTINCT resident_id, district_id FROM records"
-                " WHERE seq BETWEEN ? AND ? AND resident_id IS NOT NULL",
-                [first, first + len(changes) - 1],
-            )
-            # HLC receive: the server's own later writes stamp after these.
-            kept = [c.record for i, c in enumerate(changes) if i not in refused]
-            if kept:
-                self.db.execute(
-                    "UPDATE meta SET value = max(value, ?) WHERE key = 'hlc'",
-                    [max(map(_HLC_OF, kept))],
-                )
         return refused
 
     def _write_over(
@@ -895,6 +1245,18 @@ class SqliteServerStore:
                     " AND id IN (SELECT value FROM json_each(?))"
                     " AND consent = 0",
                     [json.dumps(sorted(residents))],
+                ).fetchall()
+            )
+
+    def visits_by(self, user_id: str, visit_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these visits this user made."""
+        with self._reading() as db:
+            return frozenset(
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM records WHERE kind = 'visits'"
+                    " AND id IN (SELECT value FROM json_each(?)) AND user_id = ?",
+                    [json.dumps(sorted(set(visit_ids))), user_id],
                 ).fetchall()
             )
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import operator
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,7 +29,13 @@ from watchapp.server.auth import digest
 from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
 from watchapp.server.errors import ApiError
-from watchapp.server.store import Admit, DeviceAuth, Stored
+from watchapp.server.judge import judge
+from watchapp.server.store import (
+    DeviceAuth,
+    DeviceRevoked,
+    ServerStore,
+    WriteQuotaExceeded,
+)
 from watchapp.sync.protocol import (
     API,
     DEFAULT_PULL_LIMIT,
@@ -159,124 +164,38 @@ class _Turns:
                 before.add_done_callback(release)
 
 
-# What the rules ask of a new record, by kind (all required fields): two
-# records alike in these get the same verdict.
-_VERDICT_FIELDS = {
-    kind: operator.itemgetter(
-        *[
-            f.name
-            for f in spec.wire_fields
-            if f.name
-            in ("origin", "district_id", "group_id", "user_id", "resident_id", "role")
-            or (kind == "users" and f.name == "id")
-        ]
-    )
-    for kind, spec in KINDS.items()
-}
-
-
-@dataclass
-class _Judged:
-    """A batch after the rules, as if each record were new."""
-
-    accepted: list[Change]
-    where: list[int]  # each accepted change's index in the batch
-    problems: dict[int, Rejection]  # by index in the batch
-    by_rules: bool  # whether the rules (not the checks) refused any
-    admit: Admit  # the rules, with what is stored: for the store's transaction
-
-
-def _judge(
-    ctx: Context, device: DeviceAuth, checked: list[Change | Rejection]
-) -> _Judged:
-    """The rules for each change that passed :func:`check_changes`, as if its
-    record were new, with the residents, assignments and roles stored now."""
-    account = device.account
-    ok = [c for c in checked if isinstance(c, Change)]
-    residents = {
-        rid: s
-        for (_, rid), s in ctx.store.stored(
-            [
-                ("residents", c.record["resident_id"])
-                for c in ok
-                if "resident_id" in c.record
-            ]
-            + [("residents", c.id) for c in ok if c.kind == "residents"]
-        ).items()
-    }
-    mine = (
-        ctx.store.assigned_residents(account.user_id)
-        if rules.is_field_worker(account)
-        else frozenset()
-    )
-    roles = {
-        c.id: a.role
-        for c in ok
-        if c.kind == "users" and (a := ctx.store.account(c.id)) is not None
-    }
-
-    def check(change: Change, stored: Stored | None) -> Rejection | None:
-        resident_id = change.record.get("resident_id")
-        return rules.check_write(
-            account,
-            device.device_id,
-            change,
-            stored=stored,
-            resident=residents.get(resident_id) if resident_id else None,
-            my_residents=mine,
-            stored_role=roles.get(change.id) if change.kind == "users" else None,
-        )
-
-    # As if new, a change's verdict depends only on these fields (and on the
-    # residents known, which change only when a resident is written): a batch
-    # of visits asks about a few dozen residents, not thousands of records.
-    verdicts: dict[tuple[Any, ...], Rejection | None] = {}
-
-    def check_new(change: Change) -> Rejection | None:
-        key = (change.kind, _VERDICT_FIELDS[change.kind](change.record))
-        if key not in verdicts:
-            verdicts[key] = check(change, None)
-        return verdicts[key]
-
-    judged = _Judged([], [], {}, False, check)
-    for index, result in enumerate(checked):
-        if isinstance(result, Change):
-            problem = check_new(result)
-            if problem is None:
-                judged.accepted.append(result)
-                judged.where.append(index)
-                if result.kind == "residents":  # later changes may refer to it
-                    residents[result.id] = _as_stored(result)
-                    verdicts.clear()
-                continue
-            judged.by_rules = True
-        else:
-            problem = result
-        judged.problems[index] = problem
-    return judged
-
-
 def _write(
     ctx: Context,
     device: DeviceAuth,
     items: list[Any],
     checked: list[Change | Rejection],
-    judged: _Judged,
 ) -> dict[str, Any]:
-    """Write what the rules let through, in this device's turn.
-
-    The batch was judged while the one before it may still have been written.
-    Should the rules have refused anything, they judge again now: the record
-    a change refers to (a resident, say) may have come with that batch. What
-    they passed stands: a later batch was made on the device after the one
-    before it. The store then applies the rules again, inside its
-    transaction, to records it already holds."""
-    if judged.by_rules:
-        judged = _judge(ctx, device, checked)
-    problems = dict(judged.problems)
-    written = ctx.store.apply(judged.accepted, admit=judged.admit, now=ctx.clock())
-    for i, problem in written.items():
-        problems[judged.where[i]] = problem
+    """Judge and write a checked push, in one of the store's transactions."""
+    claimed = [_claimed(item) for item in items]
+    try:
+        judgement = ctx.store.write_as(
+            device.device_id,
+            lambda reads, account: judge(
+                reads, account, device.device_id, checked, claimed
+            ),
+            count=len(items),
+            quota=ctx.write_quota,
+            now=ctx.clock(),
+        )
+    except DeviceRevoked:
+        raise ApiError(
+            401,
+            "revoked",
+            "this device has been revoked",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    except WriteQuotaExceeded as exc:
+        raise ApiError(
+            429,
+            "write_quota",
+            "too many changes from this device this hour: wait and try again",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
     rejected = [
         {
             "index": index,
@@ -285,45 +204,36 @@ def _write(
             "reason": problem.reason.value,
             "message": problem.message,
         }
-        for index, problem in sorted(problems.items())
+        for index, problem in sorted(judgement.problems.items())
     ]
     return {"ok": True, "accepted": len(items) - len(rejected), "rejected": rejected}
 
 
-def _check_and_judge(
-    ctx: Context, device: DeviceAuth, items: list[Any]
-) -> tuple[list[Change | Rejection], _Judged]:
-    checked = check_changes(items, now=ctx.clock())
-    return checked, _judge(ctx, device, checked)
-
-
-def _check_judge_write(
+def _check_and_write(
     ctx: Context, device: DeviceAuth, items: list[Any]
 ) -> dict[str, Any]:
-    checked, judged = _check_and_judge(ctx, device, items)
-    return _write(ctx, device, items, checked, judged)
+    return _write(ctx, device, items, check_changes(items, now=ctx.clock()))
+
+
+def _claimed(item: Any) -> tuple[str, str] | None:
+    """The (kind, id) an item of a push says it has, if it says so as text."""
+    if isinstance(item, dict):
+        kind, record_id = item.get("kind"), item.get("id")
+        if isinstance(kind, str) and isinstance(record_id, str):
+            return (kind, record_id)
+    return None
 
 
 def _named(item: Any) -> dict[str, Any]:
-    """The kind and id a rejected change says it has, if it says."""
+    """The kind and id a rejected change says it has, if it says so as text
+    (anything else it sent is not echoed back)."""
     if not isinstance(item, dict):
         return {"kind": None, "id": None}
-    return {"kind": item.get("kind"), "id": item.get("id")}
-
-
-def _as_stored(change: Change) -> Stored:
-    r = change.record
-    return Stored(
-        change.kind,
-        change.id,
-        r["hlc"],
-        r["origin"],
-        bool(r["deleted"]),
-        r["district_id"],
-        r.get("group_id"),
-        change.id,
-        None,
-    )
+    kind, record_id = item.get("kind"), item.get("id")
+    return {
+        "kind": kind if isinstance(kind, str) else None,
+        "id": record_id if isinstance(record_id, str) else None,
+    }
 
 
 def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
@@ -353,7 +263,9 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
         snap = store.save_scope_snapshot(device.device_id, current)
     bodies, last = store.changes_after(scope, seq, limit)
     if rules.is_field_worker(account):
-        bodies = _least_data(bodies, account.user_id, store.without_consent(current))
+        bodies = _least_data(
+            store, bodies, account.user_id, store.without_consent(current)
+        )
     more = len(bodies) >= limit
     return _page(bodies, Cursor(last, snap), more, purge)
 
@@ -385,7 +297,7 @@ def _backfill(
             break
         history = store.history(device.account.user_id, [resident], since=since)
         withheld = store.without_consent([resident])
-        bodies += _least_data(history, device.account.user_id, withheld)
+        bodies += _least_data(store, history, device.account.user_id, withheld)
         taken.append(resident)
     bodies = list(dict.fromkeys(bodies))  # own assignments come twice
     members = (held - set(lost)) | set(taken)
@@ -394,27 +306,46 @@ def _backfill(
     return _page(bodies, Cursor(next_seq, snap), True, purge)
 
 
-def _least_data(bodies: list[str], user_id: str, withheld: frozenset[str]) -> list[str]:
-    """What a volunteer's phone gets of residents who did not consent.
-
-    Without consent (honnin doui) only what is needed to visit leaves the
-    server: the resident's name, address and rhythm, and the dates and
-    outcomes of visits, but not other people's notes about them.
-    """
+def _least_data(
+    store: ServerStore, bodies: list[str], user_id: str, withheld: frozenset[str]
+) -> list[str]:
+    """What a volunteer's phone gets of residents who did not consent: of
+    records another person wrote, not the fields each kind withholds
+    (:attr:`Kind.withheld`), and none of the records withheld whole (concern
+    updates), unless about the volunteer's own visit."""
     if not withheld:
         return bodies
-    out = []
+    out, about_visits = [], []
     for body in bodies:
-        if body.startswith(_NOTED):
-            record = json.loads(body)
-            if record["resident_id"] in withheld and record.get("user_id") != user_id:
-                record["note"] = ""
-                body = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-        out.append(body)
-    return out
+        if not body.startswith(_WITHHOLDING):
+            out.append(body)
+            continue
+        record = json.loads(body)
+        if record["resident_id"] not in withheld:
+            out.append(body)
+            continue
+        spec = KINDS[record["kind"]]
+        if spec.withheld_whole:
+            about_visits.append((len(out), record))
+            out.append("")
+        elif record.get("user_id") != user_id:
+            record.update(dict.fromkeys(spec.withheld))
+            out.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        else:
+            out.append(body)
+    if about_visits:
+        own = store.visits_by(user_id, [r["visit_id"] for _, r in about_visits])
+        for at, record in about_visits:
+            if record["visit_id"] in own:
+                out[at] = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    return [body for body in out if body]
 
 
-_NOTED = ('{"kind":"visits"', '{"kind":"concern_updates"')
+_WITHHOLDING = tuple(
+    f'{{"kind":"{kind}"'
+    for kind, spec in KINDS.items()
+    if spec.withheld or spec.withheld_whole
+)
 
 
 def _page(
@@ -472,10 +403,10 @@ def router(ctx: Context) -> APIRouter:
                 field="changes",
             )
         if turn.now:  # nothing to wait for: all in one go
-            return await run_in_threadpool(_check_judge_write, ctx, device, items)
-        checked, judged = await run_in_threadpool(_check_and_judge, ctx, device, items)
+            return await run_in_threadpool(_check_and_write, ctx, device, items)
+        checked = await run_in_threadpool(check_changes, items, now=ctx.clock())
         await turn.wait(ctx.push_turn_wait)
-        return await run_in_threadpool(_write, ctx, device, items, checked, judged)
+        return await run_in_threadpool(_write, ctx, device, items, checked)
 
     @r.get("/pull", summary="Changes after a cursor, in the server's order")
     async def pull(

@@ -170,8 +170,19 @@ class CouncilClient:
             raise ServerFailed("unexpected answer from the server", 502)
         return value
 
-    async def enrol(self, code: str, device_id: str, device_name: str) -> Enrolment:
+    async def enrol(
+        self,
+        code: str,
+        device_id: str,
+        device_name: str,
+        *,
+        enrol_key: str | None = None,
+    ) -> Enrolment:
+        """``enrol_key``: a secret new for each code; sent again with the same
+        code, it gets back an answer that was lost on the way."""
         body = {"code": code, "device_id": device_id, "device_name": device_name}
+        if enrol_key is not None:
+            body["enrol_key"] = enrol_key
         try:
             response = await self._request("POST", "/enrol", body=body)
         except ServerBusy as exc:
