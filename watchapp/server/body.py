@@ -34,8 +34,8 @@ _QUOTE_ESCAPE = re.compile(rb'\\[\\"]')  # \" or \\, in a string
 _STRING = re.compile(rb'"[^"]*"')
 
 
-def _too_large() -> ApiError:
-    return ApiError(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "too_large", f"request body over {limit} bytes")
 
 
 def _malformed(message: str = "body is not valid JSON") -> ApiError:
@@ -84,16 +84,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _inflate(raw: bytes) -> bytes:
+def _inflate(raw: bytes, limit: int) -> bytes:
     """One whole gzip member: cut before its checksum, or followed by anything
     (a second member, garbage), is refused rather than read in part."""
     inflater = zlib.decompressobj(wbits=31)
     try:
-        data = inflater.decompress(raw, MAX_BODY_BYTES + 1)
+        data = inflater.decompress(raw, limit + 1)
     except zlib.error as exc:
         raise ApiError(400, "malformed_gzip", "body is not valid gzip") from exc
-    if len(data) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise _too_large()
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit)
     if not inflater.eof:
         raise ApiError(400, "malformed_gzip", "the gzip body is cut short")
     if inflater.unused_data:
@@ -123,18 +123,19 @@ def parse_json(data: bytes) -> dict[str, Any]:
     return value
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, Any]:
+    """The body as a JSON object, at most ``limit`` bytes before and after gzip."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _too_large()
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     raw = bytearray()
     async for chunk in request.stream():
         raw += chunk
-        if len(raw) > MAX_BODY_BYTES:
-            raise _too_large()
+        if len(raw) > limit:
+            raise _too_large(limit)
     encoding = request.headers.get("content-encoding", "identity").lower()
     if encoding == "gzip":
-        data = _inflate(bytes(raw))
+        data = _inflate(bytes(raw), limit)
     elif encoding == "identity":
         data = bytes(raw)
     else:
