@@ -1,12 +1,11 @@
-"""The council server's storage: the interface the routes use, and SQLite behind it.
+"""The council server's store on SQLite: one file, WAL.
 
 Synced records live in one table, ``records``, keyed by (kind, id), each with
 the server's change number ``seq`` (a later write gets a later seq; pull walks
 seq) and one column per field of :mod:`watchapp.domain.schema` (NULL where a
 kind has no such field). SQLite writes a pulled record's JSON itself
 (``json_object``): a push stores values, not text to re-encode. Accounts,
-devices and invitations are server-only tables. A PostgreSQL store would
-implement :class:`ServerStore` with the same SQL shapes.
+devices and invitations are server-only tables.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
@@ -30,6 +29,21 @@ from sqlite_utils.migrations import Migrations
 from watchapp.domain.hlc import Hlc, tick
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS, format_datetime, json_object_sql
+from watchapp.server.store.base import (
+    Account,
+    Admit,
+    AuditEntry,
+    DeviceAuth,
+    DeviceRevoked,
+    InvitationProblem,
+    Judge,
+    Judgement,
+    LostEnrolment,
+    Scope,
+    Stored,
+    WriteQuotaExceeded,
+    judge_nothing,
+)
 from watchapp.sync.protocol import CLOCK_AHEAD_LIMIT, Change, Rejection
 
 migrations = Migrations("watchapp-server")
@@ -224,208 +238,6 @@ def m005_write_quota_and_audit(db: Database) -> None:
     )
 
 
-@dataclass(frozen=True)
-class Account:
-    user_id: str
-    name: str
-    role: Role
-    district_id: str
-    group_id: str
-    districts: frozenset[str]  # where a coordinator works; else their own
-
-
-@dataclass(frozen=True)
-class DeviceAuth:
-    device_id: str
-    name: str
-    account: Account
-    revoked: bool
-    seen: bool = True  # False until the token's first use
-
-
-@dataclass(frozen=True)
-class LostEnrolment:
-    """A device enrolled moments ago whose token was never used: its answer
-    may have been lost on the way."""
-
-    enrol_salt: str
-    token_hash: str
-    account: Account
-
-
-@dataclass(frozen=True)
-class Stored:
-    """The scope columns of a stored record."""
-
-    kind: str
-    id: str
-    hlc: str
-    origin: str
-    deleted: bool
-    district_id: str
-    group_id: str | None
-    resident_id: str | None
-    user_id: str | None
-    role: str | None = None  # users only
-
-
-# Whether a change may overwrite the record stored: None, or why not.
-Admit = Callable[[Change, Stored], Rejection | None]
-
-
-class Reads(Protocol):
-    """What the write rules may read, inside the transaction that writes."""
-
-    def stored(
-        self, keys: Iterable[tuple[str, str]]
-    ) -> dict[tuple[str, str], Stored]: ...
-    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
-
-
-@dataclass
-class Judgement:
-    """A push after the rules: what may be written, and what may not and why.
-
-    ``where`` holds each accepted change's index in the push; ``problems``
-    the refused ones', by index; ``admit`` judges a change whose record turns
-    out to be stored already."""
-
-    accepted: list[Change]
-    where: list[int]
-    problems: dict[int, Rejection]
-    admit: Admit
-
-
-# The rules for a push, given what is stored and who is writing now.
-Judge = Callable[[Reads, "Account"], Judgement]
-
-
-class DeviceRevoked(Exception):
-    """The device was revoked (or its user deleted) before its write."""
-
-
-class WriteQuotaExceeded(Exception):
-    """A device wrote more changes this hour than it may."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"write quota exceeded; retry after {retry_after} s")
-        self.retry_after = retry_after
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a device may hold. ``everything`` for admins; districts for
-    coordinators; for volunteers their user, group and residents."""
-
-    everything: bool = False
-    districts: frozenset[str] = frozenset()
-    user_id: str | None = None
-    group_id: str | None = None
-    district_id: str | None = None
-    residents: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One change a coordinator or an admin made: pushed from a device (with
-    its kind and record id) or done on the server (``watchapp admin``)."""
-
-    at: str
-    user_id: str  # who; "cli" for the server's own command line
-    device_id: str | None
-    action: str  # "write" or "delete" of a record; or an admin action's name
-    kind: str | None
-    record_id: str  # the record, or what an admin action was about
-
-
-class InvitationProblem(Exception):
-    """unknown, used or expired: ``reason`` says which."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class ServerStore(Protocol):
-    def accounts(self) -> list[Account]: ...
-    def account(self, user_id: str) -> Account | None: ...
-    def create_user(
-        self,
-        *,
-        user_id: str,
-        name: str,
-        role: Role,
-        district_id: str,
-        group_id: str,
-        districts: Iterable[str] = (),
-        now: datetime,
-    ) -> Account: ...
-    def create_invitation(
-        self, *, user_id: str, code_hash: str, now: datetime, expires_at: datetime
-    ) -> None: ...
-    def redeem_invitation(
-        self,
-        *,
-        code_hash: str,
-        device_id: str,
-        device_name: str,
-        token_hash: str,
-        enrol_salt: str | None = None,
-        now: datetime,
-    ) -> Account: ...
-    def lost_enrolment(
-        self, *, code_hash: str, device_id: str, since: datetime
-    ) -> LostEnrolment | None: ...
-    def reserve_enrolment(
-        self, buckets: Sequence[tuple[str, int]], *, now: datetime, window: float
-    ) -> float: ...
-    def release_enrolment(self, buckets: Sequence[str]) -> None: ...
-    def device(self, token_hash: str) -> DeviceAuth | None: ...
-    def mark_seen(self, token_hash: str, *, now: datetime) -> None: ...
-    def device_ids(self, user_id: str) -> list[str]: ...
-    def revoke_device(self, device_id: str, *, now: datetime) -> bool: ...
-    def stored(
-        self, keys: Sequence[tuple[str, str]]
-    ) -> dict[tuple[str, str], Stored]: ...
-    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
-    def apply(
-        self,
-        changes: Sequence[Change],
-        *,
-        admit: Admit | None = None,
-        now: datetime | None = None,
-    ) -> dict[int, Rejection]: ...
-    def write_as(
-        self,
-        device_id: str,
-        judge: Judge,
-        *,
-        count: int,
-        quota: int | None,
-        now: datetime,
-    ) -> Judgement: ...
-    def write_server_records(
-        self, changes: Sequence[dict[str, Any]], *, now: datetime
-    ) -> None: ...
-    def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
-    def record_admin_action(
-        self, *, actor: str, action: str, subject: str, now: datetime
-    ) -> None: ...
-    def changes_after(
-        self, scope: Scope, seq: int, limit: int
-    ) -> tuple[list[str], int]: ...
-    def history(
-        self, user_id: str, residents: Iterable[str], *, since: datetime
-    ) -> list[str]: ...
-    def max_seq(self) -> int: ...
-    def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...
-    def visits_by(self, user_id: str, visit_ids: Iterable[str]) -> frozenset[str]: ...
-    def bodies(self, kind: str) -> list[str]: ...
-    def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
-    def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
-    def close(self) -> None: ...
-
-
 # Residents and users are indexed by their own id in these columns.
 _OWN_ID_AS = {"residents": "resident_id", "users": "user_id"}
 
@@ -530,11 +342,6 @@ def _assigned_residents(db: Database, user_id: str) -> frozenset[str]:
             [user_id],
         ).fetchall()
     )
-
-
-def judge_nothing(change: Change, stored: Stored) -> Rejection | None:
-    """An :data:`Admit` for a judgement already carried out."""
-    return None
 
 
 class _Reads:

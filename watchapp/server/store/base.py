@@ -1,0 +1,225 @@
+"""The council server's store contract: what the routes, the CLI, the seed and
+the tests may ask of storage, whatever engine is behind it.
+
+No SQL types cross it. Records cross it as their wire JSON text (one object
+per record, the keys of docs/protocol.md; readers parse it and never rely on
+its key order) or as the model types below. Engines: :mod:`.sqlite` (the
+embedded default) and :mod:`.postgres`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from watchapp.domain.model import Role
+from watchapp.sync.protocol import Change, Rejection
+
+
+@dataclass(frozen=True)
+class Account:
+    user_id: str
+    name: str
+    role: Role
+    district_id: str
+    group_id: str
+    districts: frozenset[str]  # where a coordinator works; else their own
+
+
+@dataclass(frozen=True)
+class DeviceAuth:
+    device_id: str
+    name: str
+    account: Account
+    revoked: bool
+    seen: bool = True  # False until the token's first use
+
+
+@dataclass(frozen=True)
+class LostEnrolment:
+    """A device enrolled moments ago whose token was never used: its answer
+    may have been lost on the way."""
+
+    enrol_salt: str
+    token_hash: str
+    account: Account
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The scope columns of a stored record."""
+
+    kind: str
+    id: str
+    hlc: str
+    origin: str
+    deleted: bool
+    district_id: str
+    group_id: str | None
+    resident_id: str | None
+    user_id: str | None
+    role: str | None = None  # users only
+
+
+# Whether a change may overwrite the record stored: None, or why not.
+Admit = Callable[[Change, Stored], Rejection | None]
+
+
+class Reads(Protocol):
+    """What the write rules may read, inside the transaction that writes."""
+
+    def stored(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], Stored]: ...
+    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+
+
+@dataclass
+class Judgement:
+    """A push after the rules: what may be written, and what may not and why.
+
+    ``where`` holds each accepted change's index in the push; ``problems``
+    the refused ones', by index; ``admit`` judges a change whose record turns
+    out to be stored already."""
+
+    accepted: list[Change]
+    where: list[int]
+    problems: dict[int, Rejection]
+    admit: Admit
+
+
+# The rules for a push, given what is stored and who is writing now.
+Judge = Callable[[Reads, "Account"], Judgement]
+
+
+class DeviceRevoked(Exception):
+    """The device was revoked (or its user deleted) before its write."""
+
+
+class WriteQuotaExceeded(Exception):
+    """A device wrote more changes this hour than it may."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"write quota exceeded; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a device may hold. ``everything`` for admins; districts for
+    coordinators; for volunteers their user, group and residents."""
+
+    everything: bool = False
+    districts: frozenset[str] = frozenset()
+    user_id: str | None = None
+    group_id: str | None = None
+    district_id: str | None = None
+    residents: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change a coordinator or an admin made: pushed from a device (with
+    its kind and record id) or done on the server (``watchapp admin``)."""
+
+    at: str
+    user_id: str  # who; "cli" for the server's own command line
+    device_id: str | None
+    action: str  # "write" or "delete" of a record; or an admin action's name
+    kind: str | None
+    record_id: str  # the record, or what an admin action was about
+
+
+class InvitationProblem(Exception):
+    """unknown, used or expired: ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ServerStore(Protocol):
+    def accounts(self) -> list[Account]: ...
+    def account(self, user_id: str) -> Account | None: ...
+    def create_user(
+        self,
+        *,
+        user_id: str,
+        name: str,
+        role: Role,
+        district_id: str,
+        group_id: str,
+        districts: Iterable[str] = (),
+        now: datetime,
+    ) -> Account: ...
+    def create_invitation(
+        self, *, user_id: str, code_hash: str, now: datetime, expires_at: datetime
+    ) -> None: ...
+    def redeem_invitation(
+        self,
+        *,
+        code_hash: str,
+        device_id: str,
+        device_name: str,
+        token_hash: str,
+        enrol_salt: str | None = None,
+        now: datetime,
+    ) -> Account: ...
+    def lost_enrolment(
+        self, *, code_hash: str, device_id: str, since: datetime
+    ) -> LostEnrolment | None: ...
+    def reserve_enrolment(
+        self, buckets: Sequence[tuple[str, int]], *, now: datetime, window: float
+    ) -> float: ...
+    def release_enrolment(self, buckets: Sequence[str]) -> None: ...
+    def device(self, token_hash: str) -> DeviceAuth | None: ...
+    def mark_seen(self, token_hash: str, *, now: datetime) -> None: ...
+    def device_ids(self, user_id: str) -> list[str]: ...
+    def revoke_device(self, device_id: str, *, now: datetime) -> bool: ...
+    def stored(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], Stored]: ...
+    def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+    def apply(
+        self,
+        changes: Sequence[Change],
+        *,
+        admit: Admit | None = None,
+        now: datetime | None = None,
+    ) -> dict[int, Rejection]: ...
+    def write_as(
+        self,
+        device_id: str,
+        judge: Judge,
+        *,
+        count: int,
+        quota: int | None,
+        now: datetime,
+    ) -> Judgement: ...
+    def write_server_records(
+        self, changes: Sequence[dict[str, Any]], *, now: datetime
+    ) -> None: ...
+    def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+    def record_admin_action(
+        self, *, actor: str, action: str, subject: str, now: datetime
+    ) -> None: ...
+    def changes_after(
+        self, scope: Scope, seq: int, limit: int
+    ) -> tuple[list[str], int]: ...
+    def history(
+        self, user_id: str, residents: Iterable[str], *, since: datetime
+    ) -> list[str]: ...
+    def max_seq(self) -> int: ...
+    def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...
+    def visits_by(self, user_id: str, visit_ids: Iterable[str]) -> frozenset[str]: ...
+    def bodies(self, kind: str) -> list[str]: ...
+    def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
+    def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
+    def close(self) -> None: ...
+
+
+def judge_nothing(change: Change, stored: Stored) -> Rejection | None:
+    """An :data:`Admit` for a judgement already carried out."""
+    return None
