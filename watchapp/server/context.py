@@ -30,9 +30,6 @@ class Context:
     limiter: EnrolmentLimiter = field(default_factory=EnrolmentLimiter)
     recent_history: timedelta = timedelta(days=180)
     write_quota: int | None = DEFAULT_WRITE_QUOTA
-    # How long a push waits for the one before it from the same device (the
-    # device itself gives up on a request after 20 s).
-    push_turn_wait: float = 15.0
 
     def authenticate(self, request: Request) -> DeviceAuth:
         header = request.headers.get("authorization", "")

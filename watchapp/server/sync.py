@@ -10,11 +10,8 @@ same cursor and gets the same answer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +22,6 @@ from starlette.concurrency import run_in_threadpool
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS
 from watchapp.server import rules
-from watchapp.server.auth import digest
 from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
 from watchapp.server.errors import ApiError
@@ -101,67 +97,6 @@ class Cursor:
         if match is None:
             raise ApiError(400, "bad_cursor", "malformed cursor", field="cursor")
         return cls(int(match[1]), int(match[2]))
-
-
-class _Turn:
-    """One push's place after the push before it from the same device."""
-
-    def __init__(self, before: asyncio.Future[None] | None) -> None:
-        self.before = before
-        self.gave_up = False  # waited too long for the push before
-
-    @property
-    def now(self) -> bool:
-        """Whether it is this push's turn already."""
-        return self.before is None or self.before.done()
-
-    async def wait(self, limit: float) -> None:
-        """Until the push before has written, or ``limit`` seconds: a push
-        whose upload stalled on a dead connection must not hold the device
-        up for as long as the server takes to notice."""
-        if self.before is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self.before), timeout=limit)
-        except TimeoutError:
-            self.gave_up = True
-
-
-class _Turns:
-    """Pushes made with one token are written in the order they arrived.
-
-    A device keeps two batches out at once, and a later one may refer to a
-    record in the one before (a resident, then a visit to them). Each push
-    reads, checks and judges its body at once, but writes only after the
-    push before it from the same device has written (or has been waited for
-    long enough). A push that ends early, refused or cut off, hands its turn
-    on only when the one before it is done, so that nothing behind it
-    overtakes that one. Other devices never wait."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, asyncio.Future[None]] = {}
-
-    @asynccontextmanager
-    async def turn(self, key: str) -> AsyncIterator[_Turn]:
-        """Taken when a push arrives, before anything is awaited."""
-        before = self._last.get(key)
-        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._last[key] = mine
-
-        def release(_: object = None) -> None:
-            if not mine.done():
-                mine.set_result(None)
-            if self._last.get(key) is mine:
-                del self._last[key]
-
-        turn = _Turn(before)
-        try:
-            yield turn
-        finally:
-            if before is None or before.done() or turn.gave_up:
-                release()
-            else:
-                before.add_done_callback(release)
 
 
 def _write(
@@ -367,7 +302,6 @@ def _page(
 
 def router(ctx: Context) -> APIRouter:
     r = APIRouter(prefix=f"{API}/sync")
-    turns = _Turns()
 
     @r.post(
         "/push",
@@ -380,13 +314,6 @@ def router(ctx: Context) -> APIRouter:
         },
     )
     async def push(request: Request) -> dict[str, Any]:
-        # Taken before anything is awaited: in the order the requests came.
-        # By the token's hash, as the server keeps tokens everywhere else.
-        token = digest(request.headers.get("authorization", ""))
-        async with turns.turn(token) as turn:
-            return await _push_in_turn(request, turn)
-
-    async def _push_in_turn(request: Request, turn: _Turn) -> dict[str, Any]:
         device = await run_in_threadpool(ctx.authenticate, request)
         body = await read_json(request)
         only_keys(body, {"changes"})
@@ -402,11 +329,7 @@ def router(ctx: Context) -> APIRouter:
                 f"at most {MAX_CHANGES_PER_PUSH} changes in one push",
                 field="changes",
             )
-        if turn.now:  # nothing to wait for: all in one go
-            return await run_in_threadpool(_check_and_write, ctx, device, items)
-        checked = await run_in_threadpool(check_changes, items, now=ctx.clock())
-        await turn.wait(ctx.push_turn_wait)
-        return await run_in_threadpool(_write, ctx, device, items, checked)
+        return await run_in_threadpool(_check_and_write, ctx, device, items)
 
     @r.get("/pull", summary="Changes after a cursor, in the server's order")
     async def pull(
