@@ -185,6 +185,31 @@ def cmd_import_districts(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- backup --------------------------------------------------------------------
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """An online backup: devices may go on pushing meanwhile."""
+    store = SqliteServerStore(args.db)
+    try:
+        store.backup(Path(args.out))
+    finally:
+        store.close()
+    print(f"backed up {args.db} to {args.out}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Bring a backup back (the server stopped). Devices notice on their next
+    sync, send again what of theirs the backup lacks, and pull afresh."""
+    if not Path(args.backup).is_file():
+        print(f"error: no backup at {args.backup}", file=sys.stderr)
+        return 2
+    SqliteServerStore.restore(Path(args.backup), Path(args.db))
+    print(f"restored {args.db} from {args.backup}; devices will send theirs again")
+    return 0
+
+
 # ---- admin --------------------------------------------------------------------
 
 
@@ -329,6 +354,15 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="CSV with a 'name' column")
     imp.add_argument("--db", required=True)
     imp.set_defaults(run=cmd_import_districts)
+
+    bk = sub.add_parser("backup", help="a consistent online backup of the council")
+    bk.add_argument("--db", required=True, help="the council database")
+    bk.add_argument("--out", required=True, help="the backup file to write")
+    bk.set_defaults(run=cmd_backup)
+    rs = sub.add_parser("restore", help="bring a backup back (server stopped)")
+    rs.add_argument("--db", required=True, help="the council database to replace")
+    rs.add_argument("--from", dest="backup", required=True, help="the backup file")
+    rs.set_defaults(run=cmd_restore)
 
     admin = sub.add_parser("admin", help="users, invitations and devices")
     admin.add_argument("--db", required=True, help="the council database")

@@ -748,3 +748,24 @@ def set_last_sync(db: Database, when: datetime) -> None:
             "UPDATE device SET last_sync_at = ? WHERE singleton = 1",
             [format_datetime(when)],
         )
+
+
+def requeue_own(db: Database) -> int:
+    """The council went back in time (restored from a backup): every record
+    this device wrote goes back in the outbox, as it is now, and the next
+    pull starts from the beginning. The council keeps what it already has
+    (the same stamp is a no-op) and gets back what it lost. Returns how many
+    records were queued."""
+    with db.atomic():
+        dev = device(db)
+        before = db.conn.total_changes
+        for kind in KINDS:
+            db.execute(
+                "INSERT INTO outbox (kind, record_id, hlc)"
+                f" SELECT ?, id, hlc FROM [{kind}] WHERE origin = ?"
+                " ON CONFLICT (kind, record_id) DO NOTHING",
+                [kind, dev.device_id],
+            )
+        queued = db.conn.total_changes - before
+        db.execute("UPDATE device SET cursor = '' WHERE singleton = 1")
+    return queued

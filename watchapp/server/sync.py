@@ -1,11 +1,15 @@
 """Push and pull: the sync endpoints (wire format in watchapp/sync/protocol.py).
 
-A pull cursor is ``v1.<seq>.<snap>``: the last change number the device has
-seen and the server's snapshot of which residents (or districts) the device
-holds. Comparing that snapshot with the current scope tells what the device
-gained (sent with recent history, even if older than the cursor) and lost
-(listed under "purge"). A device whose answer was lost asks again with the
-same cursor and gets the same answer.
+A pull cursor is ``v2.<epoch>.<seq>.<snap>``: the server database's epoch
+(new when it is restored from a backup), the last change number the device
+has seen, and the server's snapshot of which residents (or districts) the
+device holds. Comparing that snapshot with the current scope tells what the
+device gained (sent with recent history, even if older than the cursor) and
+lost (listed under "purge"). A device whose answer was lost asks again with
+the same cursor and gets the same answer. A cursor of another epoch is
+answered 409 ``server_restored``: the device sends its own records again and
+pulls afresh. (A ``v1.<seq>.<snap>`` cursor, from before epochs, is taken as
+of this epoch.)
 """
 
 from __future__ import annotations
@@ -78,25 +82,38 @@ PUSH_SCHEMA = {
 }
 _ALL = "*"
 # ASCII digits only (str.isdigit takes "²"), and below 2**63 for SQLite.
-_CURSOR = re.compile(r"v1\.([0-9]{1,18})\.([0-9]{1,18})")
+_CURSOR = re.compile(r"v2\.([0-9a-f]{1,32})\.([0-9]{1,18})\.([0-9]{1,18})")
+_CURSOR_V1 = re.compile(r"v1\.([0-9]{1,18})\.([0-9]{1,18})")
 
 
 @dataclass(frozen=True)
 class Cursor:
     seq: int
     snap: int
+    epoch: str
 
     def __str__(self) -> str:
-        return f"v1.{self.seq}.{self.snap}"
+        return f"v2.{self.epoch}.{self.seq}.{self.snap}"
 
     @classmethod
-    def parse(cls, text: str) -> Cursor:
+    def parse(cls, text: str, epoch: str) -> Cursor:
+        """The cursor a device sent, for the database of ``epoch``."""
         if not text:
-            return cls(0, 0)
+            return cls(0, 0, epoch)
+        if old := _CURSOR_V1.fullmatch(text):
+            return cls(int(old[1]), int(old[2]), epoch)
         match = _CURSOR.fullmatch(text)
         if match is None:
             raise ApiError(400, "bad_cursor", "malformed cursor", field="cursor")
-        return cls(int(match[1]), int(match[2]))
+        if match[1] != epoch:
+            raise ApiError(
+                409,
+                "server_restored",
+                "the server was restored from a backup: send your own records"
+                " again and pull from the start",
+                field="cursor",
+            )
+        return cls(int(match[2]), int(match[3]), epoch)
 
 
 def _write(
@@ -202,7 +219,7 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
             store, bodies, account.user_id, store.without_consent(current)
         )
     more = len(bodies) >= limit
-    return _page(bodies, Cursor(last, snap), more, purge)
+    return _page(bodies, Cursor(last, snap, cursor.epoch), more, purge)
 
 
 def _backfill(
@@ -238,7 +255,7 @@ def _backfill(
     members = (held - set(lost)) | set(taken)
     snap = store.save_scope_snapshot(device.device_id, frozenset(members))
     next_seq = top if first_sync else seq
-    return _page(bodies, Cursor(next_seq, snap), True, purge)
+    return _page(bodies, Cursor(next_seq, snap, store.epoch()), True, purge)
 
 
 def _least_data(
@@ -340,7 +357,7 @@ def router(ctx: Context) -> APIRouter:
             raise ApiError(
                 400, "bad_limit", f"limit must be 1..{MAX_PULL_LIMIT}", field="limit"
             )
-        parsed = Cursor.parse(cursor)
+        parsed = Cursor.parse(cursor, ctx.store.epoch())
         text = await run_in_threadpool(_pull, ctx, device, parsed, limit)
         return Response(text, media_type="application/json")
 

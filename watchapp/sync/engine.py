@@ -26,7 +26,7 @@ from watchapp.sync.client import (
     RetryPolicy,
     push_body,
 )
-from watchapp.sync.errors import DeviceRevoked
+from watchapp.sync.errors import DeviceRevoked, RequestRejected
 from watchapp.sync.protocol import columns
 
 PUSH_BATCH = 500
@@ -39,6 +39,8 @@ PUSH_WINDOW = 2
 # other is out, and nothing sent until it is answered.
 PIPELINED_KINDS = frozenset({"visits"})
 PULL_PAGE = 1000
+# The pull's answer when the council database went back in time.
+SERVER_RESTORED = "server_restored"
 MAX_ROUNDS = 10_000  # a bound, far above any real backlog
 # Seconds a request may take to leave before the device gets on with its own
 # work, when the transport does not say it has left.
@@ -249,7 +251,17 @@ async def sync_once(
     policy = policy or RetryPolicy()
     try:
         pushed, rejected = await push(db, client, policy, batch=batch)
-        pulled, pages, purged = await pull(db, client, policy, page=page, now=now)
+        try:
+            pulled, pages, purged = await pull(db, client, policy, page=page, now=now)
+        except RequestRejected as exc:
+            if exc.code != SERVER_RESTORED:
+                raise
+            # The council was restored from a backup: what it lost of ours
+            # goes again, and everything is pulled afresh.
+            store.requeue_own(db)
+            more, refused = await push(db, client, policy, batch=batch)
+            pushed, rejected = pushed + more, rejected + refused
+            pulled, pages, purged = await pull(db, client, policy, page=page, now=now)
     except DeviceRevoked:
         store.wipe(db, notice="revoked")
         raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from watchapp.domain.model import Role
@@ -104,6 +105,12 @@ class WriteQuotaExceeded(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"write quota exceeded; retry after {retry_after} s")
         self.retry_after = retry_after
+
+
+class StoreUnavailable(Exception):
+    """The database could not be reached, or its connection broke, before the
+    transaction committed: nothing of it was written, and the same request
+    may be sent again."""
 
 
 @dataclass(frozen=True)
@@ -217,6 +224,16 @@ class ServerStore(Protocol):
     def bodies(self, kind: str) -> list[str]: ...
     def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
     def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
+    def epoch(self) -> str:
+        """This database's identity: new when it is made, and again when it is
+        restored from a backup, so that devices see the server went back."""
+        ...
+
+    def backup(self, out: Path) -> None:
+        """A consistent copy of everything, taken while devices push: what
+        was committed when it began, whole."""
+        ...
+
     def close(self) -> None: ...
 
 

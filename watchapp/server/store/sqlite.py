@@ -14,6 +14,7 @@ import functools
 import json
 import operator
 import queue
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -358,6 +359,10 @@ class _Reads:
         return _assigned_residents(self._store.db, user_id)
 
 
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
 # Connections for reads besides the writer's. Two did best for 200 devices at
 # once (bench/load.py): more only share the same two cores and the GIL.
 READERS = 2
@@ -385,6 +390,13 @@ class SqliteServerStore:
         self._variables = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         self._lock = threading.RLock()
         migrations.apply(self.db)
+        with self.db.atomic():
+            self.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", [new_epoch()]
+            )
+        self._epoch = str(
+            self.db.execute("SELECT value FROM meta WHERE key = 'epoch'").fetchone()[0]
+        )
         # A few connections for reads that must not wait for a write; opened
         # now, not in the middle of a rush of devices.
         self._readers: queue.SimpleQueue[Database] = queue.SimpleQueue()
@@ -397,6 +409,37 @@ class SqliteServerStore:
                 reader.execute("SELECT count(*) FROM sqlite_schema").fetchone()
                 self._all_readers.append(Database(reader))
                 self._readers.put(self._all_readers[-1])
+
+    def epoch(self) -> str:
+        return self._epoch
+
+    def backup(self, out: Path) -> None:
+        """SQLite's online backup, from a connection of its own (a read
+        transaction: pushes go on meanwhile, and the copy is what was committed
+        when it began)."""
+        source = sqlite3.connect(self._path)
+        target = sqlite3.connect(str(out))
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+
+    @classmethod
+    def restore(cls, backup: Path, into: Path) -> None:
+        """Bring a backup back as the database at ``into`` (no server may have
+        it open), under a new epoch."""
+        source = sqlite3.connect(str(backup))
+        target = sqlite3.connect(str(into))
+        try:
+            source.backup(target)
+            with target:
+                target.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'epoch'", [new_epoch()]
+                )
+        finally:
+            target.close()
+            source.close()
 
     def close(self) -> None:
         for reader in self._all_readers:
