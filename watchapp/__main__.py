@@ -45,7 +45,7 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     """Run the servers. Everything built so far (the app, its routes, the
     modules) is moved out of the garbage collector's sight first: a push makes
     thousands of small objects, and each collection would walk the rest again
-    (about 1 us a pushed record, measured with bench/sync.py)."""
+    (bench/NOTES.md)."""
     gc.freeze()
     asyncio.run(main)
 

@@ -53,8 +53,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    # Level 6, not Starlette's 9: a pulled visit is 39 bytes instead of 36, for
-    # half the server's CPU (a 5,000-record page: 12 ms instead of 23).
+    # Level 6, not Starlette's 9: a few bytes more a pulled visit, for half the
+    # server's CPU in compressing a page (bench/NOTES.md).
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Outside gzip, so that it counts the bytes that cross the wire.
     app.add_middleware(AccessLog)

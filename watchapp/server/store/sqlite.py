@@ -377,8 +377,8 @@ class SqliteServerStore:
         self._path = str(path)
         conn = sqlite3.connect(self._path, check_same_thread=False)
         conn.execute("PRAGMA busy_timeout = 5000")
-        # 16 KiB pages for a new file (an existing one keeps its own): about
-        # 8% less to write a pushed record (measured with four indexes).
+        # 16 KiB pages for a new file (an existing one keeps its own): less to
+        # write a pushed record (bench/NOTES.md).
         conn.execute("PRAGMA page_size = 16384")
         conn.execute("PRAGMA journal_mode = WAL")
         # An accepted push must survive a crash a moment later: devices drop
