@@ -147,7 +147,10 @@ class InvitationProblem(Exception):
         self.reason = reason
 
 
-class ServerStore(Protocol):
+class Accounts(Protocol):
+    """Users, as the server knows them (their ``users`` records, and where a
+    coordinator works)."""
+
     def accounts(self) -> list[Account]: ...
     def account(self, user_id: str) -> Account | None: ...
     def create_user(
@@ -161,6 +164,12 @@ class ServerStore(Protocol):
         districts: Iterable[str] = (),
         now: datetime,
     ) -> Account: ...
+
+
+class Enrolment(Protocol):
+    """One-time invitation codes, and the enrolment rate limit (kept in the
+    database, so that every server process counts the same attempts)."""
+
     def create_invitation(
         self, *, user_id: str, code_hash: str, now: datetime, expires_at: datetime
     ) -> None: ...
@@ -181,10 +190,22 @@ class ServerStore(Protocol):
         self, buckets: Sequence[tuple[str, int]], *, now: datetime, window: float
     ) -> float: ...
     def release_enrolment(self, buckets: Sequence[str]) -> None: ...
+
+
+class Devices(Protocol):
+    """Enrolled devices, by the hash of their token."""
+
     def device(self, token_hash: str) -> DeviceAuth | None: ...
     def mark_seen(self, token_hash: str, *, now: datetime) -> None: ...
     def device_ids(self, user_id: str) -> list[str]: ...
     def revoke_device(self, device_id: str, *, now: datetime) -> bool: ...
+
+
+class Records(Protocol):
+    """Synced records: written by pushes (judged in the write's transaction)
+    and by the server itself, read as wire JSON text by scope and change
+    number."""
+
     def stored(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Stored]: ...
@@ -208,10 +229,6 @@ class ServerStore(Protocol):
     def write_server_records(
         self, changes: Sequence[dict[str, Any]], *, now: datetime
     ) -> None: ...
-    def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
-    def record_admin_action(
-        self, *, actor: str, action: str, subject: str, now: datetime
-    ) -> None: ...
     def changes_after(
         self, scope: Scope, seq: int, limit: int
     ) -> tuple[list[str], int]: ...
@@ -222,8 +239,25 @@ class ServerStore(Protocol):
     def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...
     def visits_by(self, user_id: str, visit_ids: Iterable[str]) -> frozenset[str]: ...
     def bodies(self, kind: str) -> list[str]: ...
+
+
+class ScopeSnapshots(Protocol):
+    """What each device holds, by pull cursor (server/sync.py)."""
+
     def scope_snapshot(self, device_id: str, snap: int) -> frozenset[str] | None: ...
     def save_scope_snapshot(self, device_id: str, members: frozenset[str]) -> int: ...
+
+
+class Audit(Protocol):
+    """Who changed what: coordinators' and admins' writes, admin actions."""
+
+    def audit(self, *, limit: int = 100) -> list[AuditEntry]: ...
+    def record_admin_action(
+        self, *, actor: str, action: str, subject: str, now: datetime
+    ) -> None: ...
+
+
+class Lifecycle(Protocol):
     def epoch(self) -> str:
         """This database's identity: new when it is made, and again when it is
         restored from a backup, so that devices see the server went back."""
@@ -235,6 +269,20 @@ class ServerStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ServerStore(
+    Accounts,
+    Enrolment,
+    Devices,
+    Records,
+    ScopeSnapshots,
+    Audit,
+    Lifecycle,
+    Protocol,
+):
+    """Everything an engine implements. Callers that need less may ask for
+    one of the narrow protocols above."""
 
 
 def judge_nothing(change: Change, stored: Stored) -> Rejection | None:
