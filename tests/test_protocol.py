@@ -8,7 +8,7 @@ the clock and district checks done on real times, not on the text _latest makes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -17,8 +17,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watchapp.domain.hlc import Hlc
-from watchapp.domain.model import JST
-from watchapp.domain.schema import ENVELOPE, KINDS, Field, FieldType, format_datetime
+from watchapp.domain.kinds import (
+    ENVELOPE,
+    KINDS,
+    Field,
+    FieldType,
+    Kind,
+    register,
+    unregister,
+)
+from watchapp.domain.kinds import base as declare
+from watchapp.domain.model import JST, Outcome
+from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import CLOCK_TOLERANCE, MAX_BACKDATE, NOTE_MAX_CHARS
 from watchapp.sync.protocol import (
     _FINE,
@@ -68,13 +78,14 @@ def _valid_value(kind: str, spec: Field) -> Any:
         return next(iter(spec.choices)).value
     if spec.name == "id":
         return f"{kind}-1"
-    return {
+    value = {
         FieldType.BOOL: False,
-        FieldType.INT: 7,
+        FieldType.INT: min(max(7, spec.low), spec.high),
         FieldType.DATE: "2026-01-01",
         FieldType.DATETIME: VISITED_AT,
-        FieldType.TEXT: f"{spec.name.removesuffix('_id')}-1",
+        FieldType.TEXT: f"{spec.name.removesuffix('_id')}-1"[: spec.max_chars],
     }[spec.datatype]
+    return value
 
 
 def _valid_record(kind: str) -> Record:
@@ -313,7 +324,7 @@ def likely_values(rule: _Rule) -> st.SearchStrategy[Any]:
     elif rule.datatype is FieldType.BOOL:
         strategy = st.booleans()
     elif rule.datatype is FieldType.INT:
-        strategy = st.integers(0, 10_000)
+        strategy = st.integers(rule.low, rule.high)
     elif rule.datatype is FieldType.DATE:
         strategy = st.dates().map(date.isoformat)
     elif rule.datatype is FieldType.DATETIME:
@@ -335,11 +346,12 @@ MUTATIONS = ["drop", "add", *["likely"] * 4, "clock", "edge", "edge", "any"]
 
 
 @st.composite
-def changes(draw: st.DrawFn) -> tuple[str, Record]:
-    """A kind and a record: a valid one with up to four random mutations."""
-    kind = draw(st.sampled_from(sorted(KINDS)))
+def changes(draw: st.DrawFn, kinds: tuple[str, ...] = ()) -> tuple[str, Record]:
+    """A kind (of ``kinds``, or the app's) and a record: a valid one with up
+    to four random mutations."""
+    kind = draw(st.sampled_from(kinds or sorted(VALID)))
     rules = {rule.name: rule for rule in _RULES[kind]}
-    record = dict(VALID[kind])
+    record = dict(VALID[kind] if kind in VALID else _valid_record(kind))
     for _ in range(draw(st.integers(0, 4))):
         mutation = draw(st.sampled_from(MUTATIONS))
         if mutation == "drop":
@@ -680,3 +692,64 @@ def test_exactly_five_minutes_ahead_is_accepted() -> None:
 def test_a_clock_ahead_is_told_after_the_fields() -> None:
     record = {**VISIT, "hlc": str(Hlc(wall_ms(LATEST) + 1)), "outcome": "fine"}
     assert check(wire("visits", record)) == ("outcome", Reason.BAD_VALUE)
+
+
+# ---- the checks follow the declarations, whatever they declare ----------------
+
+# A kind with a field of every sort, limits other than the defaults, and
+# optional fields of types no kind of the app leaves optional.
+EVERY_SORT = Kind(
+    "every_sort_for_test",
+    (
+        declare.text("short", max_chars=3),
+        declare.long_text("story", required=True),
+        declare.choice("mood", Outcome, required=False),
+        declare.number("level", low=-5, high=5),
+        Field("count", FieldType.INT, required=False, low=2, high=9),
+        Field("ticked", FieldType.BOOL, required=False),
+        Field("on_day", FieldType.DATE, required=False),
+        Field("at", FieldType.DATETIME, required=False),
+        declare.ref("about"),
+    ),
+    ("district_id",),
+)
+EVERY_SORT_EDGES = [-6, -5, 5, 6, 1, 2, 9, 10, "abc", "abcd", "a\nb", "a\tb", None]
+
+
+@pytest.fixture(scope="module")
+def every_sort() -> Iterator[str]:
+    register(EVERY_SORT)
+    try:
+        yield EVERY_SORT.table
+    finally:
+        unregister(EVERY_SORT.table)
+
+
+def test_a_valid_record_of_every_sort_takes_the_fast_path(every_sort: str) -> None:
+    record = _valid_record(every_sort)
+    assert _FINE[every_sort](record)
+    assert check(wire(every_sort, record)) == Change(every_sort, record)
+    nulls = {**record, **dict.fromkeys(["mood", "count", "ticked", "on_day", "at"])}
+    assert check(wire(every_sort, nulls)) == Change(every_sort, nulls)
+
+
+@pytest.mark.parametrize("name", [f.name for f in EVERY_SORT.wire_fields])
+def test_every_sort_of_field_at_its_declared_edges(every_sort: str, name: str) -> None:
+    wrong = []
+    for value in [*EVERY_SORT_EDGES, *EDGE_VALUES]:
+        obj = wire(every_sort, {**_valid_record(every_sort), name: value})
+        if (got := check(obj)) != (expected := reference(obj, now=NOW)):
+            wrong.append((value, got, expected))
+    assert wrong == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), now=st.sampled_from(NOWS))
+def test_every_sort_of_field_fast_path_is_the_slow_path(
+    every_sort: str, data: st.DataObject, now: datetime
+) -> None:
+    kind, record = data.draw(changes(kinds=(every_sort,)))
+    obj = wire(kind, record)
+    assert check(obj, now=now) == reference(obj, now=now)
+    if _FINE[kind](record):
+        assert slow_problems(kind, record) == []

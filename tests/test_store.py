@@ -15,8 +15,8 @@ from sqlite_utils import Database
 
 from tests.conftest import NOW, TODAY, VOLUNTEER, Round, resident_row
 from watchapp import store
+from watchapp.domain.kinds import ENVELOPE, KINDS, FieldType
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency, Visit
-from watchapp.domain.schema import ENVELOPE, KINDS, FieldType
 from watchapp.sync.protocol import to_wire
 
 SQL_TYPES = {
@@ -28,11 +28,45 @@ SQL_TYPES = {
 }
 
 
-def test_migrations_match_the_one_schema(fresh_db: Database) -> None:
-    for kind in KINDS.values():
-        columns = {c.name: c.type for c in fresh_db.table(kind.table).columns}
-        expected = {f.name: SQL_TYPES[f.datatype] for f in (*ENVELOPE, *kind.fields)}
-        assert columns == expected, kind.table
+def table_shape(db: Database, table: str) -> dict[str, tuple[str, bool]]:
+    """Each column: its type, and whether it refuses NULL (the key does)."""
+    return {
+        r["name"]: (r["type"], bool(r["notnull"] or r["pk"]))
+        for r in db.query(f"PRAGMA table_info([{table}])")
+    }
+
+
+def index_shape(db: Database, table: str) -> dict[str, tuple[str, ...]]:
+    return {
+        i.name: tuple(i.columns)
+        for i in db.table(table).indexes
+        if not i.name.startswith("sqlite_autoindex")
+    }
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_migrations_match_the_registry(fresh_db: Database, kind: str) -> None:
+    """Every column of every kind's table: name, type and NOT NULL, and its
+    indexes, as the registry declares them (watchapp/domain/kinds/)."""
+    spec = KINDS[kind]
+    assert table_shape(fresh_db, kind) == {
+        f.name: (SQL_TYPES[f.datatype], f.required) for f in spec.wire_fields
+    }
+    assert fresh_db.table(kind).pks == ["id"]
+    assert index_shape(fresh_db, kind) == {
+        spec.index_name(columns): columns for columns in spec.indexes
+    }
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_the_registry_alone_makes_the_tables_the_migrations_made(
+    fresh_db: Database, kind: str
+) -> None:
+    """A kind added later gets, from its declaration, what m001 wrote by hand."""
+    derived = Database(memory=True)
+    store.tables_from_kinds(derived)
+    assert table_shape(derived, kind) == table_shape(fresh_db, kind)
+    assert index_shape(derived, kind) == index_shape(fresh_db, kind)
 
 
 def test_reopening_applies_no_migration_twice(tmp_path: Path) -> None:

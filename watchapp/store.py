@@ -21,6 +21,7 @@ from sqlite_utils.db import Table
 from sqlite_utils.migrations import Migrations
 
 from watchapp.domain import hlc
+from watchapp.domain.kinds import KINDS, Field, FieldType, Kind, per_kind
 from watchapp.domain.model import (
     CONTACT_OUTCOMES,
     Concern,
@@ -32,12 +33,7 @@ from watchapp.domain.model import (
     Visit,
 )
 from watchapp.domain.rules import local_date
-from watchapp.domain.schema import (
-    KINDS,
-    format_datetime,
-    json_object_sql,
-    parse_datetime,
-)
+from watchapp.domain.schema import format_datetime, json_object_sql, parse_datetime
 
 migrations = Migrations("watchapp-device")
 
@@ -143,6 +139,54 @@ def m003_outbox_in_push_order(db: Database) -> None:
     )
 
 
+_SQL_TYPES = {
+    FieldType.TEXT: "TEXT",
+    FieldType.INT: "INTEGER",
+    FieldType.BOOL: "INTEGER",  # 0 or 1
+    FieldType.DATE: "TEXT",
+    FieldType.DATETIME: "TEXT",  # fixed width: text order is time order
+}
+
+
+def _column_sql(field: Field) -> str:
+    return f"{field.name} {_SQL_TYPES[field.datatype]}" + (
+        " NOT NULL" if field.required else ""
+    )
+
+
+def tables_from_kinds(db: Database) -> None:
+    """Each registered kind's table, with its indexes, as the registry
+    declares it: made where missing, and given the columns it lacks.
+
+    Run at every open, after the migrations, so that a kind or a field
+    added to the registry needs no migration of its own. A required field
+    added to a table that exists already gets a column that allows NULL
+    (SQLite adds no NOT NULL column without a default): rows written before
+    have no value. tests/test_store.py compares every table with the
+    registry, and so asks for a migration that says what old rows hold.
+    """
+    with db.atomic():
+        for kind in KINDS.values():
+            _table_from_kind(db, kind)
+
+
+def _table_from_kind(db: Database, kind: Kind) -> None:
+    table = kind.table
+    if not _table(db, table).exists():
+        columns = ",\n".join([_ENVELOPE_SQL, *map(_column_sql, kind.fields)])
+        db.execute(f"CREATE TABLE [{table}] ({columns})")
+    held = {c.name for c in _table(db, table).columns}
+    for field in kind.wire_fields:
+        if field.name not in held:
+            nullable = Field(field.name, field.datatype, required=False)
+            db.execute(f"ALTER TABLE [{table}] ADD COLUMN {_column_sql(nullable)}")
+    for indexed in kind.indexes:
+        db.execute(
+            f"CREATE INDEX IF NOT EXISTS {kind.index_name(indexed)}"
+            f" ON [{table}] ({', '.join(indexed)})"
+        )
+
+
 class StoreError(Exception):
     """Base of the store's errors.
 
@@ -195,6 +239,7 @@ def open_db(path: Path | str) -> Database:
     conn.execute("PRAGMA synchronous = FULL")
     db = Database(conn)
     migrations.apply(db)
+    tables_from_kinds(db)
     return db
 
 
@@ -508,7 +553,7 @@ def _outbox_sql(kind: str) -> str:
     )
 
 
-_OUTBOX_SQL = {kind: _outbox_sql(kind) for kind in KINDS}
+_OUTBOX_SQL = per_kind(lambda kind: _outbox_sql(kind.table))
 
 
 def outbox_batch(db: Database, limit: int, *, after: str = "") -> list[Outgoing]:
@@ -658,9 +703,9 @@ def apply_page(
             newest = hlc.Hlc.parse(max(r["hlc"] for r in records))
             latest = hlc.receive(latest, newest, now_ms) if newest > latest else latest
         if purge_residents:
-            _purge(db, "resident", purge_residents)
+            _purge(db, "residents", purge_residents)
         if purge_districts:
-            _purge(db, "district", purge_districts)
+            _purge(db, "districts", purge_districts)
         if dev.role in _FIELD_ROLES and dev.profile and dev.profile.user_id:
             _withhold(db, dev.profile.user_id)
         db.execute(
@@ -696,38 +741,41 @@ def _withhold(db: Database, user_id: str) -> None:
             )
 
 
-_PURGE = {
-    "resident": {
-        "residents": "id",
-        "visits": "resident_id",
-        "assignments": "resident_id",
-        "concern_updates": "resident_id",
-    },
-    "district": {k: "district_id" for k in KINDS},
-}
-
-
-def _purge(db: Database, by: str, ids: list[str]) -> None:
-    """Drop personal data that left this device's scope, except unsent writes
-    and the residents they are about (so the user can still tell whose)."""
+def _purge(db: Database, lost: str, ids: list[str]) -> None:
+    """Drop personal data that left this device's scope: the records of
+    ``lost`` (residents, districts) with these ids, and of every kind purged
+    with them (:attr:`Kind.purge`); except unsent writes, and the records
+    they refer to (so the user can still tell whose visit was not sent)."""
     marks = ", ".join("?" for _ in ids)
-    for kind, column in _PURGE[by].items():
-        keep = "SELECT record_id FROM outbox WHERE kind = ?"
-        if kind == "residents":
-            keep += (
-                " UNION SELECT resident_id FROM visits WHERE id IN"
-                " (SELECT record_id FROM outbox WHERE kind = 'visits')"
-            )
+    for kind, spec in KINDS.items():
+        column = spec.purge.get(lost)
+        if column is None:
+            continue
+        keep = "SELECT record_id FROM outbox WHERE kind = ?" + _named_by_unsent(kind)
         db.execute(
             f"DELETE FROM [{kind}] WHERE {column} IN ({marks}) AND id NOT IN ({keep})",
             [*ids, kind],
         )
 
 
-def wipe(db: Database, *, notice: str) -> int:
+def _named_by_unsent(kind: str) -> str:
+    """SQL for more ids of ``kind`` to keep: those that unsent writes refer
+    to (:attr:`Kind.references`), such as the resident of an unsent visit."""
+    return "".join(
+        f" UNION SELECT {field} FROM [{other}] WHERE id IN"
+        f" (SELECT record_id FROM outbox WHERE kind = '{other}')"
+        for other, spec in KINDS.items()
+        for field, target in spec.references.items()
+        if target == kind
+    )
+
+
+def wipe(db: Database, *, notice: str, new_device_id: str) -> int:
     """Remove every synced record and unsent write (a revoked device).
 
-    Returns how many unsent writes were lost, so the user can be told.
+    The device takes ``new_device_id``: the council keeps the revoked id
+    taken, and the phone may be enrolled again with a new code. Returns how many unsent
+    writes were lost, so the user can be told.
     """
     with db.atomic():
         lost = pending_count(db)
@@ -736,8 +784,8 @@ def wipe(db: Database, *, notice: str) -> int:
         db.execute("DELETE FROM outbox")
         db.execute(
             "UPDATE device SET token = NULL, user_id = NULL, role = NULL,"
-            " cursor = '', notice = ? WHERE singleton = 1",
-            [notice],
+            " cursor = '', notice = ?, device_id = ? WHERE singleton = 1",
+            [notice, new_device_id],
         )
     return lost
 

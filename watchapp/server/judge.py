@@ -17,6 +17,7 @@ from __future__ import annotations
 import operator
 from typing import Any
 
+from watchapp.domain.kinds import KINDS
 from watchapp.server import rules
 from watchapp.server.store import Account, Judgement, Reads, Stored
 from watchapp.sync.protocol import Change, Reason, Rejection
@@ -116,7 +117,7 @@ def _depends_on_refused(change: Change, refused: set[Key]) -> Rejection | None:
 
 def _as_stored(change: Change) -> Stored:
     r = change.record
-    own = {"residents": "resident_id", "users": "user_id"}.get(change.kind)
+    own = KINDS[change.kind].own_id_as  # a resident is filed under its own id
     return Stored(
         kind=change.kind,
         id=change.id,

@@ -8,6 +8,10 @@
   themselves, and not coordinator or admin accounts).
 - admin: everything.
 
+Which roles may write a kind, and which records a change must refer to, are
+declared with the kind (:attr:`Kind.writers`, :attr:`Kind.references` in
+watchapp/domain/kinds/); what each role may write of it is here.
+
 A change is judged against what the server has stored, and what it accepted
 earlier in the same push: its own stored record, and the records it refers
 to (:data:`REFERENCES`), never against a change the server refused.
@@ -17,27 +21,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from watchapp.domain.kinds import KINDS, per_kind
 from watchapp.domain.model import Role
 from watchapp.server.store import Account, Scope, Stored
 from watchapp.sync.protocol import Change, Reason, Rejection
 
-_VOLUNTEER_KINDS = frozenset({"visits"})
-_COORDINATOR_KINDS = frozenset(
-    {"groups", "residents", "users", "assignments", "visits", "concern_updates"}
-)
 FIELD_WORKERS = frozenset({Role.VOLUNTEER, Role.ORGANISER})
+# Who is told they may not write a kind.
+_WHO = {Role.ADMIN: "admins", Role.COORDINATOR: "coordinators"}
 
 # The records a change refers to, by field: the kind it names.
-REFERENCES: dict[str, dict[str, str]] = {
-    "visits": {"resident_id": "residents"},
-    "assignments": {"resident_id": "residents", "user_id": "users"},
-    "concern_updates": {"resident_id": "residents"},
-}
+REFERENCES: dict[str, dict[str, str]] = per_kind(lambda kind: kind.references)
 # What check_write reads of a new visit (no visit stored under its id): two
 # such visits alike in these fields, with the same residents stored, get the
 # same verdict. Keep it beside the rules it summarises.
 NEW_VISIT_VERDICT_FIELDS = (
     "origin",
+    "deleted",  # a tombstone skips the reference checks
     "district_id",
     "group_id",
     "user_id",
@@ -81,14 +81,13 @@ def check_write(
     r = change.record
     if r["origin"] != device_id:
         return _reject("origin", Reason.NOT_YOUR_DEVICE, "origin is another device")
+    if account.role not in KINDS[change.kind].writers:
+        who = _WHO.get(account.role, "volunteers")
+        return _reject("kind", Reason.FORBIDDEN, f"{who} can't write {change.kind}")
 
     if account.role is Role.ADMIN:
         pass
     elif account.role is Role.COORDINATOR:
-        if change.kind not in _COORDINATOR_KINDS:
-            return _reject(
-                "kind", Reason.FORBIDDEN, f"coordinators can't write {change.kind}"
-            )
         stored_role = stored.role if stored is not None else None
         if change.kind == "users" and (
             r["role"] in (Role.ADMIN, Role.COORDINATOR)
@@ -105,10 +104,8 @@ def check_write(
                     "district_id", Reason.OUT_OF_SCOPE, "another district's record"
                 )
     else:
-        if change.kind not in _VOLUNTEER_KINDS:
-            return _reject(
-                "kind", Reason.FORBIDDEN, f"volunteers can't write {change.kind}"
-            )
+        # As themselves, for residents assigned to them: every kind they may
+        # write has both fields (the registry makes sure).
         if r["user_id"] != account.user_id or (
             stored is not None and stored.user_id != account.user_id
         ):
@@ -131,16 +128,25 @@ def check_write(
                 Reason.BAD_VALUE,
                 "district and group must be the resident's",
             )
-    if change.kind == "assignments" and not r["deleted"]:
-        return _check_assignee(refs.get("user_id"), r["district_id"])
+    if r["deleted"]:  # a tombstone need not name what still stands
+        return None
+    for field, kind in REFERENCES[change.kind].items():
+        if field != "resident_id" and r.get(field) is not None:
+            held = refs.get(field)
+            if held is None or held.deleted:
+                return _reject(
+                    field, Reason.UNKNOWN_REFERENCE, f"no such {kind.removesuffix('s')}"
+                )
+    if change.kind == "assignments":
+        user = refs.get("user_id")
+        assert user is not None  # a reference: checked above
+        return _check_assignee(user, r["district_id"])
     return None
 
 
-def _check_assignee(user: Stored | None, district_id: str) -> Rejection | None:
+def _check_assignee(user: Stored, district_id: str) -> Rejection | None:
     """Who a resident is assigned to: a volunteer (or an organiser) of the
     resident's own district."""
-    if user is None or user.deleted:
-        return _reject("user_id", Reason.UNKNOWN_REFERENCE, "no such user")
     if user.role not in FIELD_WORKERS:
         return _reject(
             "user_id", Reason.BAD_VALUE, "only volunteers and organisers are assigned"

@@ -43,43 +43,28 @@ from watchapp.sync.protocol import (
     MAX_PULL_LIMIT,
     Change,
     Rejection,
+    change_schema,
     check_changes,
 )
 
-PUSH_SCHEMA = {
-    "type": "object",
-    "required": ["changes"],
-    "additionalProperties": False,
-    "properties": {
-        "changes": {
-            "type": "array",
-            "maxItems": MAX_CHANGES_PER_PUSH,
-            "items": {
-                "type": "object",
-                "required": ["kind", "id", "hlc", "origin", "deleted", "district_id"],
-                "properties": {
-                    "kind": {
-                        "type": "string",
-                        "enum": [
-                            "districts",
-                            "groups",
-                            "residents",
-                            "users",
-                            "assignments",
-                            "visits",
-                            "concern_updates",
-                        ],
-                    },
-                    "id": {"type": "string"},
-                    "hlc": {"type": "string", "pattern": "^[0-9]{13}-[0-9]{5}$"},
-                    "origin": {"type": "string"},
-                    "deleted": {"type": "boolean"},
-                    "district_id": {"type": "string"},
-                },
-            },
-        }
-    },
-}
+
+def push_schema() -> dict[str, Any]:
+    """The push body's JSON Schema, for the OpenAPI document: one schema per
+    registered kind (:func:`watchapp.sync.protocol.change_schema`)."""
+    return {
+        "type": "object",
+        "required": ["changes"],
+        "additionalProperties": False,
+        "properties": {
+            "changes": {
+                "type": "array",
+                "maxItems": MAX_CHANGES_PER_PUSH,
+                "items": {"oneOf": [change_schema(kind) for kind in KINDS]},
+            }
+        },
+    }
+
+
 _ALL = "*"
 # ASCII digits only (str.isdigit takes "²"), and below 2**63 for SQLite.
 _CURSOR = re.compile(r"v2\.([0-9a-f]{1,32})\.([0-9]{1,18})\.([0-9]{1,18})")
@@ -214,11 +199,11 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
     if current != held or not snap:
         snap = store.save_scope_snapshot(device.device_id, current)
     bodies, last = store.changes_after(scope, seq, limit)
+    more = len(bodies) >= limit  # a full page, before least data takes any out
     if rules.is_field_worker(account):
         bodies = _least_data(
             store, bodies, account.user_id, store.without_consent(current)
         )
-    more = len(bodies) >= limit
     return _page(bodies, Cursor(last, snap, cursor.epoch), more, purge)
 
 
@@ -269,14 +254,13 @@ def _least_data(
         return bodies
     out, about_visits = [], []
     for body in bodies:
-        if not body.startswith(_WITHHOLDING):
-            out.append(body)
-            continue
         record = json.loads(body)
-        if record["resident_id"] not in withheld:
+        spec = KINDS[record["kind"]]
+        if not (spec.withheld or spec.withheld_whole) or (
+            record["resident_id"] not in withheld
+        ):
             out.append(body)
             continue
-        spec = KINDS[record["kind"]]
         if spec.withheld_whole:
             about_visits.append((len(out), record))
             out.append("")
@@ -291,13 +275,6 @@ def _least_data(
             if record["visit_id"] in own:
                 out[at] = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
     return [body for body in out if body]
-
-
-_WITHHOLDING = tuple(
-    f'{{"kind":"{kind}"'
-    for kind, spec in KINDS.items()
-    if spec.withheld or spec.withheld_whole
-)
 
 
 def _page(
@@ -326,7 +303,7 @@ def router(ctx: Context) -> APIRouter:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": PUSH_SCHEMA}},
+                "content": {"application/json": {"schema": push_schema()}},
             }
         },
     )

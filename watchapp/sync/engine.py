@@ -8,6 +8,7 @@ and pushing or pulling the same thing twice changes nothing.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from typing import Any
 from sqlite_utils import Database
 
 from watchapp import store
-from watchapp.domain.schema import KINDS
+from watchapp.domain.ids import uuid7
+from watchapp.domain.kinds import per_kind
 from watchapp.sync.client import (
     CouncilClient,
     PushAnswer,
@@ -45,7 +47,7 @@ MAX_ROUNDS = 10_000  # a bound, far above any real backlog
 # Seconds a request may take to leave before the device gets on with its own
 # work, when the transport does not say it has left.
 SEND_WINDOW = 0.05
-_COLUMNS = {kind: columns(kind) for kind in KINDS}
+_COLUMNS = per_kind(lambda kind: columns(kind.table))
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,8 @@ async def sync_once(
             pushed, rejected = pushed + more, rejected + refused
             pulled, pages, purged = await pull(db, client, policy, page=page, now=now)
     except DeviceRevoked:
-        store.wipe(db, notice="revoked")
+        new_id = uuid7(int(now().timestamp() * 1000), os.urandom(10))
+        store.wipe(db, notice="revoked", new_device_id=new_id)
         raise
     store.set_last_sync(db, now())
     return SyncReport(pushed, rejected, pulled, pages, purged)

@@ -2,8 +2,10 @@
 
 No I/O. A change on the wire is one flat JSON object: ``"kind"`` (the table),
 the envelope (id, hlc, origin, deleted, district_id) and the kind's fields
-from :mod:`watchapp.domain.schema`, nothing else. Booleans are JSON booleans,
-dates ISO strings, moments UTC "Z" strings.
+as :mod:`watchapp.domain.kinds` declares them, nothing else; every check here
+follows those declarations (types, limits, the clock-checked moment), none
+guesses from a field's name. Booleans are JSON booleans, dates ISO strings,
+moments UTC "Z" strings.
 
     POST /api/v1/sync/push  {"changes": [change, ...]}
       -> {"ok": true, "accepted": N, "rejected": [{"index", "kind", "id",
@@ -25,12 +27,14 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from watchapp.domain.hlc import Hlc
+from watchapp.domain.kinds import ENVELOPE, Field, FieldType, Kind, per_kind
+from watchapp.domain.kinds import ID_MAX_CHARS as ID_MAX_CHARS  # as they were here
+from watchapp.domain.kinds import TEXT_MAX_CHARS as TEXT_MAX_CHARS
 from watchapp.domain.model import Outcome
-from watchapp.domain.schema import KINDS, Field, FieldType, format_datetime
+from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import (
     CLOCK_TOLERANCE,
     MAX_BACKDATE,
-    NOTE_MAX_CHARS,
     check_concern,
     has_control_chars,
     note_required,
@@ -48,8 +52,6 @@ CLOCK_AHEAD_LIMIT = timedelta(minutes=5)
 # A change written on a device longer ago than this is refused: no phone stays
 # offline for a year, and a record dated 1990 is a wrong clock or a forgery.
 MAX_CHANGE_AGE = timedelta(days=366)
-ID_MAX_CHARS = 64
-TEXT_MAX_CHARS = 200
 
 # ASCII digits only: a moment is compared as text with the server's clock.
 _DATETIME = re.compile(
@@ -60,18 +62,18 @@ _DATETIME_FINE = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]\.[0-9]{3}Z"
 )
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_LONG_TEXT = frozenset({"note"})
-_TYPES: dict[str, dict[str, Field]] = {
-    kind: {f.name: f for f in spec.wire_fields} for kind, spec in KINDS.items()
-}
-
-
 _HLC = re.compile(r"[0-9]{13}-[0-9]{5}")
+# The envelope's clock: its form is the HLC's, not a text field's.
+_HLC_FIELD = next(f for f in ENVELOPE if f.name == "hlc")
+
+_TYPES: dict[str, dict[str, Field]] = per_kind(
+    lambda spec: {f.name: f for f in spec.wire_fields}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    """What :func:`_check_value` asks of one field, worked out once.
+    """What :func:`_check_value` asks of one field, from its declaration.
 
     A record goes through :data:`_FINE` first; only one that does not pass
     is checked field by field, to say why.
@@ -82,92 +84,29 @@ class _Rule:
     required: bool
     limit: int  # characters, for text
     multiline: bool
-    nonempty: bool
+    nonempty: bool  # an id: not empty, every character printable
     choices: frozenset[str] | None
+    low: int  # for ints
+    high: int
+    hlc: bool  # the envelope's clock
 
 
 def _rule(spec: Field) -> _Rule:
-    name = spec.name
-    limit = NOTE_MAX_CHARS if name in _LONG_TEXT else TEXT_MAX_CHARS
-    if name in ("id", "origin", "district_id") or name.endswith("_id"):
-        limit = ID_MAX_CHARS
-    multiline = name in _LONG_TEXT
-    nonempty = name.endswith("id") or name == "origin"
     choices = None
     if spec.choices is not None:
         choices = frozenset(str(v) for v in spec.choices._value2member_map_)
     return _Rule(
-        name,
+        spec.name,
         spec.datatype,
         spec.required,
-        limit,
-        multiline,
-        nonempty,
+        spec.max_chars,
+        spec.multiline,
+        spec.id_like,
         choices,
+        spec.low,
+        spec.high,
+        spec == _HLC_FIELD,
     )
-
-
-def _fine_test(rule: _Rule) -> str:
-    """A Python expression, in ``v``, true only for values that
-    :func:`_check_value` passes: the common case in fewer steps.
-
-    Text is not asked its type: a JSON value that is not a string fails
-    ``len``, ``isprintable``, a regex or a set lookup with a TypeError or an
-    AttributeError, which the caller takes as "not fine"."""
-    t = rule.datatype
-    if t is FieldType.BOOL:
-        test = "v is True or v is False"
-    elif t is FieldType.INT:
-        test = "type(v) is int and 0 <= v <= 10_000"
-    elif rule.name == "hlc":
-        test = "hlc(v) is not None"
-    elif t is FieldType.DATETIME:
-        test = "moment(v) is not None and real_day(v[:10])"
-    elif t is FieldType.DATE:
-        test = "len(v) == 10 and real_day(v)"
-    elif rule.choices is not None:
-        test = f"v in choices_{rule.name}"
-    else:
-        # isprintable() is false for every character has_control_chars looks
-        # for (and for a few more, such as the ideographic space, which then
-        # get the full check): one C call instead of a regex.
-        least = 1 if rule.nonempty else 0
-        test = f"{least} <= len(v) <= {rule.limit} and v.isprintable()"
-    return test if rule.required else f"v is None or ({test})"
-
-
-def _fine_kind(kind: str, rules: tuple[_Rule, ...]) -> Callable[[dict[str, Any]], bool]:
-    """One function per kind that passes a record with all of the kind's
-    fields, each fine, and no other.
-
-    Written out as source, one test after the other, because a call per field
-    took two thirds of a push's checking time. Anything it does not pass gets
-    the full check, field by field, which says why.
-    """
-    # Every field present (as devices send them) and nothing else: a missing
-    # key is a KeyError, and the count leaves no room for an unknown one.
-    lines = [
-        f"def fine_{kind}(r):",
-        f"    if len(r) != {len(rules)}:",
-        "        return False",
-    ]
-    lines.append("    try:")
-    for rule in rules:
-        lines.append(f"        v = r[{rule.name!r}]")
-        lines.append(f"        if not ({_fine_test(rule)}):")
-        lines.append("            return False")
-    lines.append("    except (KeyError, TypeError, AttributeError):")
-    lines.append("        return False")
-    lines.append("    return True")
-    namespace: dict[str, Any] = {
-        "hlc": _HLC.fullmatch,
-        "moment": _DATETIME_FINE.fullmatch,
-        "real_day": _real_day,
-        **{f"choices_{r.name}": r.choices for r in rules if r.choices is not None},
-    }
-    exec(compile("\n".join(lines), f"<fine {kind}>", "exec"), namespace)
-    fine: Callable[[dict[str, Any]], bool] = namespace[f"fine_{kind}"]
-    return fine
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,14 +121,111 @@ def _real_day(text: str) -> bool:
     return True
 
 
-_RULES: dict[str, tuple[_Rule, ...]] = {
-    kind: tuple(_rule(f) for f in fields.values()) for kind, fields in _TYPES.items()
-}
-_NAMES = {kind: frozenset(fields) for kind, fields in _TYPES.items()}
+_hlc_form = _HLC.fullmatch
+_moment_form = _DATETIME_FINE.fullmatch
+_BOOL, _INT, _MOMENT = FieldType.BOOL, FieldType.INT, FieldType.DATETIME
+
+
+Record = dict[str, Any]
+
+
+def _fine_kind(rules: tuple[_Rule, ...]) -> Callable[[Record], bool]:
+    """A test that passes a record with all of the kind's fields, each fine,
+    and no other: the common case in few steps. Anything it does not pass
+    gets the full check, field by field, which says why.
+
+    Three loops, over the kind's text fields, its choices and the rest, with
+    each test written out in the loop: a function call per field took two
+    thirds of a push's checking time, and each loop costs about as much as
+    a few fields. Text is not asked its type: a JSON value that is not a
+    string fails ``len``, ``isprintable``, a regex or a set lookup with a
+    TypeError or an AttributeError, which is "not fine".
+    """
+    texts: list[tuple[str, int, int, bool]] = []  # name, fewest, most, optional
+    picks: list[tuple[str, frozenset[str | None]]] = []  # name, allowed values
+    rest: list[tuple[str, FieldType, int, int, bool]] = []  # name, type, range
+    for r in rules:
+        if r.hlc:
+            continue  # every record has one: tested on its own below
+        if r.choices is not None:
+            # A missing optional value is one more allowed value.
+            picks.append((r.name, r.choices | ({None} if not r.required else set())))
+        elif r.datatype is FieldType.TEXT:
+            texts.append((r.name, 1 if r.nonempty else 0, r.limit, not r.required))
+        else:
+            rest.append((r.name, r.datatype, r.low, r.high, not r.required))
+    texts_, picks_, rest_ = tuple(texts), tuple(picks), tuple(rest)
+    width = len(rules)
+
+    def fine(record: Record) -> bool:
+        # Every field present (as devices send them) and nothing else: a
+        # missing key is a KeyError, and the count leaves no room for another.
+        if len(record) != width:
+            return False
+        try:
+            # isprintable() is false for every character has_control_chars
+            # looks for (and for a few more, such as the ideographic space and
+            # a newline, which then get the full check).
+            for name, least, most, optional in texts_:
+                v = record[name]
+                if v is None:
+                    if optional:
+                        continue
+                    return False
+                if not (least <= len(v) <= most and v.isprintable()):
+                    return False
+            for name, allowed in picks_:
+                if record[name] not in allowed:
+                    return False
+            for name, datatype, low, high, optional in rest_:
+                v = record[name]
+                if v is None:
+                    if optional:
+                        continue
+                    return False
+                if datatype is _BOOL:
+                    if v is not True and v is not False:
+                        return False
+                elif datatype is _MOMENT:
+                    if _moment_form(v) is None or not _real_day(v[:10]):
+                        return False
+                elif datatype is _INT:
+                    if not (type(v) is int and low <= v <= high):
+                        return False
+                elif not (len(v) == 10 and _real_day(v)):  # a date
+                    return False
+            if _hlc_form(record["hlc"]) is None:
+                return False
+        except (KeyError, TypeError, AttributeError):
+            return False
+        return True
+
+    return fine
+
+
+def _rules_of(spec: Kind) -> tuple[_Rule, ...]:
+    return tuple(_rule(f) for f in spec.wire_fields)
+
+
+_RULES: dict[str, tuple[_Rule, ...]] = per_kind(_rules_of)
+_NAMES: dict[str, frozenset[str]] = per_kind(
+    lambda spec: frozenset(f.name for f in spec.wire_fields)
+)
+_FINE: dict[str, Callable[[dict[str, Any]], bool]] = per_kind(
+    lambda spec: _fine_kind(_rules_of(spec))
+)
+# What is checked once the fields are fine: a scope key that must be the
+# record's own id (a district's district_id), and the moment the record is
+# about.
+_LAST_CHECKS: dict[str, tuple[str | None, str | None]] = per_kind(
+    lambda spec: (
+        spec.own_id_as if spec.own_id_as in _TYPES[spec.table] else None,
+        spec.clock_field,
+    )
+)
 # Change(kind, record) without the named tuple's Python-level __new__: a push
 # makes one per record.
 _new_change = tuple.__new__
-_FINE = {kind: _fine_kind(kind, rules) for kind, rules in _RULES.items()}
 
 
 class Reason(StrEnum):
@@ -211,6 +247,30 @@ class Reason(StrEnum):
     TOO_OLD = "too_old"
     INCONSISTENT = "inconsistent"
     DEPENDS_ON_REFUSED = "depends_on_refused"
+
+
+class EnrolmentProblem(StrEnum):
+    """Every error code ``POST /enrol`` answers; the device shows each in Japanese.
+
+    The first six are about the enrolment itself; the rest are the request's
+    body as any endpoint reads it (watchapp/server/body.py, errors.py), which
+    only a faulty client, a proxy or a dying connection brings about.
+    """
+
+    INVITATION_UNKNOWN = "invitation_unknown"  # 400: no such code
+    INVITATION_USED = "invitation_used"  # 400
+    INVITATION_EXPIRED = "invitation_expired"  # 400
+    DEVICE_TAKEN = "device_taken"  # 409: the device id is enrolled already
+    TOO_MANY_ATTEMPTS = "too_many_attempts"  # 429, with Retry-After
+    INVALID_REQUEST = "invalid_request"  # 400: a field missing or unusable
+    UNKNOWN_FIELD = "unknown_field"  # 400
+    MALFORMED_JSON = "malformed_json"  # 400
+    MALFORMED_GZIP = "malformed_gzip"  # 400
+    TOO_LARGE = "too_large"  # 413
+    UNSUPPORTED_ENCODING = "unsupported_encoding"  # 415
+    BODY_TIMEOUT = "body_timeout"  # 408: the body came too slowly
+    CLIENT_DISCONNECTED = "client_disconnected"  # 400, for the log: nobody reads it
+    INTERNAL_ERROR = "internal_error"  # 500: a fault of the server's
 
 
 @dataclass(frozen=True)
@@ -277,32 +337,46 @@ def _check(obj: object, bounds: _Bounds) -> Change | Rejection:
         return Rejection(
             "hlc", Reason.TOO_OLD, "written over a year ago: the device clock is wrong"
         )
-    if kind == "visits":
-        return _check_visit(record, bounds)
-    if kind == "districts" and record["district_id"] != record["id"]:
-        return Rejection("district_id", Reason.BAD_VALUE, "a district is its own scope")
+    own, clock = _LAST_CHECKS[kind]
+    if own is not None and record[own] != record["id"]:
+        return Rejection(own, Reason.BAD_VALUE, f"{own} must be the record's own id")
+    if clock is not None and (problem := _moment_problem(clock, record, bounds)):
+        return problem
+    if kind == "visits" and (problem := _concern_problem(record)):
+        return problem
     return _new_change(Change, (kind, record))
 
 
-def _check_visit(record: dict[str, Any], bounds: _Bounds) -> Change | Rejection:
-    """What the device checks of a visit it records, checked again: the time
-    (not in the future, not backdated further than the device allows, counted
-    from when the device wrote it), and the outcome and concern together."""
-    moment = record["visited_at"]
+def _moment_problem(
+    name: str, record: dict[str, Any], bounds: _Bounds
+) -> Rejection | None:
+    """What the device checks of the moment a record is about (a visit's
+    time), checked again: not in the future, and not backdated further than
+    the device allows, counted from when the device wrote it."""
+    moment = record[name]
+    if moment is None:  # an optional moment left out: nothing to compare
+        return None
     if moment > bounds.latest_moment:
         return Rejection(
-            "visited_at",
+            name,
             Reason.CLOCK_AHEAD,
-            "visit time is in the future: the device clock is wrong",
+            f"{name} is in the future: the device clock is wrong",
         )
-    if record["deleted"]:  # a tombstone takes nothing back but the visit
-        return _new_change(Change, ("visits", record))
-    if moment < _earliest_visit(record["hlc"][:8]):
+    if record["deleted"]:  # a tombstone takes nothing back but the record
+        return None
+    if moment < _earliest_moment(record["hlc"][:8]):
         return Rejection(
-            "visited_at",
+            name,
             Reason.TOO_OLD,
-            f"visit time over {MAX_BACKDATE.days} days before it was recorded",
+            f"{name} over {MAX_BACKDATE.days} days before it was recorded",
         )
+    return None
+
+
+def _concern_problem(record: dict[str, Any]) -> Rejection | None:
+    """A visit's outcome and concern, together (a tombstone's are not read)."""
+    if record["deleted"]:
+        return None
     category, urgency = record.get("concern_category"), record.get("urgency")
     outcome = record["outcome"]
     # Most visits have no concern, and need no more checking.
@@ -317,21 +391,21 @@ def _check_visit(record: dict[str, Any], bounds: _Bounds) -> Change | Rejection:
             return Rejection(
                 "note", Reason.MISSING_FIELD, "an 'other' concern needs a note"
             )
-    return _new_change(Change, ("visits", record))
+    return None
 
 
 _MET_CONCERN = Outcome.MET_CONCERN.value
 
 
 # Device HLC stamps are read to 100 s (their first 8 digits), so the earliest
-# visit time is found once per stamp prefix, not per visit; it is made
-# 100 s earlier to stay on the device's side of the line.
+# moment is found once per stamp prefix, not per record; it is made 100 s
+# earlier to stay on the device's side of the line.
 _STAMP_STEP_MS = 100_000
 
 
 @functools.lru_cache(maxsize=256)
-def _earliest_visit(stamp_prefix: str) -> str:
-    """The earliest visit time a device could record at this HLC stamp."""
+def _earliest_moment(stamp_prefix: str) -> str:
+    """The earliest moment a device could record at this HLC stamp."""
     written = datetime.fromtimestamp(int(stamp_prefix) * _STAMP_STEP_MS / 1000, UTC)
     earliest = written - MAX_BACKDATE - CLOCK_TOLERANCE - timedelta(seconds=100)
     return format_datetime(earliest)
@@ -343,7 +417,7 @@ class _Bounds:
     (checked before): text order is time order."""
 
     latest_stamp: str  # the latest HLC wall time accepted
-    latest_moment: str  # the latest visit time accepted
+    latest_moment: str  # the latest moment a record may be about
     oldest_stamp: str  # the oldest HLC wall time accepted
 
 
@@ -374,7 +448,7 @@ def _check_value(rule: _Rule, value: Any, *, present: bool) -> Rejection | None:
         ok = isinstance(value, str)
     if not ok:
         return Rejection(name, Reason.WRONG_TYPE, f"{name}: expected {t.value}")
-    if t is FieldType.INT and not 0 <= value <= 10_000:
+    if t is FieldType.INT and not rule.low <= value <= rule.high:
         return Rejection(name, Reason.BAD_VALUE, f"{name}: out of range")
     if not isinstance(value, str):
         return None
@@ -390,7 +464,7 @@ def _check_value(rule: _Rule, value: Any, *, present: bool) -> Rejection | None:
     if rule.choices is not None and value not in rule.choices:
         return Rejection(name, Reason.BAD_VALUE, f"{name}: unknown value {value!r}")
     try:
-        if name == "hlc":
+        if rule.hlc:
             Hlc.parse(value)
         elif t is FieldType.DATETIME:
             if not _DATETIME.fullmatch(value):
@@ -440,6 +514,50 @@ def to_row(change: Change) -> dict[str, Any]:
 
 def columns(kind: str) -> list[str]:
     return list(_TYPES[kind])
+
+
+def change_schema(kind: str) -> dict[str, Any]:
+    """JSON Schema of one change of ``kind``, from its declaration: for the
+    OpenAPI document and a second client. The checks above are the word on
+    what is accepted (a real calendar day, say, which a schema can't say)."""
+    spec = _TYPES[kind]
+    return {
+        "title": kind,
+        "type": "object",
+        "required": ["kind", *(n for n, f in spec.items() if f.required)],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"const": kind},
+            **{name: _field_schema(field) for name, field in spec.items()},
+        },
+    }
+
+
+def _field_schema(spec: Field) -> dict[str, Any]:
+    t = spec.datatype
+    schema: dict[str, Any]
+    if spec == _HLC_FIELD:
+        schema = {"type": "string", "pattern": f"^{_HLC.pattern}$"}
+    elif t is FieldType.BOOL:
+        schema = {"type": "boolean"}
+    elif t is FieldType.INT:
+        schema = {"type": "integer", "minimum": spec.low, "maximum": spec.high}
+    elif t is FieldType.DATE:
+        schema = {"type": "string", "format": "date"}
+    elif t is FieldType.DATETIME:
+        schema = {"type": "string", "format": "date-time"}
+        schema["pattern"] = f"^{_DATETIME.pattern}$"
+    elif spec.choices is not None:
+        schema = {"type": "string", "enum": [str(v) for v in spec.choices]}
+    else:
+        schema = {"type": "string", "maxLength": spec.max_chars}
+        if spec.id_like:
+            schema["minLength"] = 1
+    if not spec.required:
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"].append(None)
+    return schema
 
 
 def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:

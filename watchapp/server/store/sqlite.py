@@ -28,6 +28,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from watchapp.domain.hlc import Hlc, tick
+from watchapp.domain.kinds import FieldType, per_kind, when_changed
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS, format_datetime, json_object_sql
 from watchapp.server.store.base import (
@@ -239,8 +240,13 @@ def m005_write_quota_and_audit(db: Database) -> None:
     )
 
 
-# Residents and users are indexed by their own id in these columns.
-_OWN_ID_AS = {"residents": "resident_id", "users": "user_id"}
+# Residents and users are indexed by their own id in these columns (a
+# district's own id is its district_id on the wire already).
+_OWN_ID_AS = per_kind(
+    lambda k: (
+        k.own_id_as if k.own_id_as not in {f.name for f in k.wire_fields} else None
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -263,8 +269,9 @@ class _KindSql:
 def _kind_sql(kind: str) -> _KindSql:
     names = [f.name for f in KINDS[kind].wire_fields]
     columns, keys = list(names), list(names)
-    if kind in _OWN_ID_AS:
-        columns.append(_OWN_ID_AS[kind])
+    own = _OWN_ID_AS[kind]
+    if own is not None:
+        columns.append(own)
         keys.append("id")
     updates = ", ".join(f"{c} = excluded.{c}" for c in ["seq", *columns])
     into = f"INSERT INTO records (seq, kind, {', '.join(columns)})"
@@ -294,7 +301,8 @@ def _body_sql() -> str:
     return f"CASE kind {cases} END"
 
 
-_SQL = {kind: _kind_sql(kind) for kind in KINDS}
+_SQL = per_kind(lambda kind: _kind_sql(kind.table))
+when_changed(_insert_sql.cache_clear)  # a kind registered again: not its old SQL
 
 
 def _record_values(kind: str, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -326,7 +334,29 @@ def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
 
 
 _HLC_OF = operator.itemgetter("hlc")
-BODY = _body_sql()
+BODY = ""  # the SQL of _body_sql(), set just below and when a kind is added
+
+
+@when_changed
+def _derive_body() -> None:
+    global BODY
+    BODY = _body_sql()
+
+
+_SQL_TYPES = {FieldType.INT: "INTEGER", FieldType.BOOL: "INTEGER"}  # else TEXT
+
+
+def _add_field_columns(db: Database) -> None:
+    """A column of ``records`` for each field name of the registry that has
+    none yet (a kind or field added since the migrations): nullable, as every
+    field column is, since each kind uses only some."""
+    held = {c.name for c in db.table("records").columns}
+    for kind in KINDS.values():
+        for field in kind.fields:
+            if field.name not in held:
+                sql_type = _SQL_TYPES.get(field.datatype, "TEXT")
+                db.execute(f"ALTER TABLE records ADD COLUMN {field.name} {sql_type}")
+                held.add(field.name)
 
 
 def _assigned_residents(db: Database, user_id: str) -> frozenset[str]:
@@ -391,6 +421,7 @@ class SqliteServerStore:
         self._lock = threading.RLock()
         migrations.apply(self.db)
         with self.db.atomic():
+            _add_field_columns(self.db)
             self.db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", [new_epoch()]
             )
@@ -1121,6 +1152,15 @@ class SqliteServerStore:
                     [kind],
                 ).fetchall()
             ]
+
+    def record(self, kind: str, record_id: str) -> str | None:
+        """One record's wire JSON, a tombstone too; None if not stored."""
+        with self._reading() as db:
+            row = db.execute(
+                f"SELECT {BODY} FROM records WHERE kind = ? AND id = ?",
+                [kind, record_id],
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def max_seq(self) -> int:
         with self._lock:

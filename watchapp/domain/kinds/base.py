@@ -1,0 +1,161 @@
+"""What a record kind is made of: its fields, with their types and limits.
+
+Every check, table and schema derives from these declarations (see
+:mod:`watchapp.domain.kinds`), so a field says everything that is asked of
+it: nothing is guessed from its name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from watchapp.domain.model import Role
+from watchapp.domain.validation import NOTE_MAX_CHARS
+
+ID_MAX_CHARS = 64
+TEXT_MAX_CHARS = 200
+INT_RANGE = (0, 10_000)
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    INT = "int"
+    BOOL = "bool"
+    DATE = "date"  # ISO date, "2026-11-26"
+    DATETIME = "datetime"  # ISO 8601 UTC, "2026-11-26T01:02:03.000Z"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a record. Use the helpers below (:func:`text`,
+    :func:`ref`, ...) rather than this class: they set the limits together."""
+
+    name: str
+    datatype: FieldType
+    required: bool = True
+    choices: type[StrEnum] | None = None
+    max_chars: int = TEXT_MAX_CHARS  # text only
+    multiline: bool = False  # text only: newlines and tabs allowed
+    id_like: bool = False  # text only: 1..ID_MAX_CHARS printable, no blanks
+    low: int = INT_RANGE[0]  # int only
+    high: int = INT_RANGE[1]  # int only
+    # The kind whose live record this field must name when a change is
+    # pushed; None where it is not checked (an id the device made, say).
+    references: str | None = None
+
+
+def text(name: str, *, required: bool = True, max_chars: int = TEXT_MAX_CHARS) -> Field:
+    """One line of text: a name, a kana reading, an address."""
+    return Field(name, FieldType.TEXT, required, max_chars=max_chars)
+
+
+def long_text(name: str, *, required: bool = False) -> Field:
+    """Free text over several lines: what a volunteer writes down."""
+    return Field(
+        name, FieldType.TEXT, required, max_chars=NOTE_MAX_CHARS, multiline=True
+    )
+
+
+def ref(name: str, kind: str | None = None, *, required: bool = True) -> Field:
+    """An id: of this record, of its scope, or of another record; with
+    ``kind``, a pushed change must name a live record of that kind."""
+    return Field(
+        name,
+        FieldType.TEXT,
+        required,
+        max_chars=ID_MAX_CHARS,
+        id_like=True,
+        references=kind,
+    )
+
+
+def choice(name: str, values: type[StrEnum], *, required: bool = True) -> Field:
+    return Field(name, FieldType.TEXT, required, choices=values)
+
+
+def number(name: str, *, low: int = INT_RANGE[0], high: int = INT_RANGE[1]) -> Field:
+    return Field(name, FieldType.INT, low=low, high=high)
+
+
+def flag(name: str) -> Field:
+    return Field(name, FieldType.BOOL)
+
+
+def day(name: str) -> Field:
+    return Field(name, FieldType.DATE)
+
+
+def moment(name: str) -> Field:
+    return Field(name, FieldType.DATETIME)
+
+
+ENVELOPE: tuple[Field, ...] = (
+    ref("id"),  # UUIDv7, minted on the device
+    text("hlc"),  # its form is the clock's own (watchapp.domain.hlc)
+    ref("origin"),  # device id of the last writer
+    flag("deleted"),
+    ref("district_id"),
+)
+
+EVERYONE = frozenset(Role)
+STAFF = frozenset({Role.COORDINATOR, Role.ADMIN})
+ADMINS = frozenset({Role.ADMIN})
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A synced table: what its records hold, who holds and writes them.
+
+    - ``scope``: the keys that decide who may hold a record.
+    - ``event``: appended (a correction is a new write), not edited.
+    - ``writers``: the roles that may push it. Coordinators write only in
+      their districts; volunteers and organisers only as themselves (the
+      kind's ``user_id``) for residents assigned to them (``resident_id``):
+      see watchapp/server/rules.py.
+    - ``purged_by``: when a device loses a record of another kind from its
+      scope (a resident, a district), the field of this kind that names it:
+      those records go too. Every kind goes with its district.
+    - ``own_id_as``: a scope key that is the record's own id (a resident's
+      ``resident_id``): the server files it under it, and a change must say so
+      where the field is on the wire (a district's ``district_id``).
+    - ``clock_field``: the moment the record is about, checked against the
+      server's clock and against when the device wrote it.
+    - ``indexes``: the device's indexes on the kind's table, by columns.
+
+    Least data: of a resident who has not consented (honnin doui), a
+    volunteer's phone gets only what a visit needs. ``withheld`` names the
+    fields it does not get of records another person wrote (blanked to
+    null); ``withheld_whole`` keeps the whole record from it, unless it is
+    about the volunteer's own visit (its ``visit_id``)."""
+
+    table: str
+    fields: tuple[Field, ...]
+    scope: tuple[str, ...]
+    event: bool = False
+    writers: frozenset[Role] = ADMINS
+    purged_by: dict[str, str] = field(default_factory=dict, hash=False)
+    own_id_as: str | None = None
+    clock_field: str | None = None
+    indexes: tuple[tuple[str, ...], ...] = ()
+    withheld: tuple[str, ...] = ()
+    withheld_whole: bool = False
+
+    @property
+    def wire_fields(self) -> tuple[Field, ...]:
+        """The envelope, then the kind's own fields: a record's keys, in order."""
+        return (*ENVELOPE, *self.fields)
+
+    @property
+    def references(self) -> dict[str, str]:
+        """The records a change refers to, by field: the kind each names."""
+        return {f.name: f.references for f in self.fields if f.references}
+
+    @property
+    def purge(self) -> dict[str, str]:
+        """By the kind of record lost from scope: the field naming it."""
+        return {"districts": "district_id", **self.purged_by}
+
+    def index_name(self, columns: tuple[str, ...]) -> str:
+        """``visits_by_resident`` for (resident_id, visited_at)."""
+        return f"{self.table}_by_{columns[0].removesuffix('_id')}"

@@ -1,0 +1,31 @@
+"""Who and where: districts (kouku), groups (fureai no kai) and users."""
+
+from __future__ import annotations
+
+from watchapp.domain.kinds.base import (
+    ADMINS,
+    STAFF,
+    Kind,
+    choice,
+    ref,
+    text,
+)
+from watchapp.domain.model import Role
+
+FAMILY: tuple[Kind, ...] = (
+    Kind(
+        "districts",
+        (text("name"),),
+        ("district_id",),
+        writers=ADMINS,
+        own_id_as="district_id",  # a district is its own scope
+    ),
+    Kind("groups", (text("name"),), ("district_id",), writers=STAFF),
+    Kind(
+        "users",
+        (ref("group_id"), text("name"), choice("role", Role)),
+        ("district_id", "group_id"),
+        writers=STAFF,
+        own_id_as="user_id",
+    ),
+)
