@@ -19,7 +19,8 @@ from watchapp import store
 from watchapp.app import views_for
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.state import AppState, SyncState
-from watchapp.strings import JA
+from watchapp.strings.device import JA
+from watchapp.sync.protocol import EnrolmentProblem
 from watchapp.views.common import SMALL, TOUCH
 from watchapp.views.concern import concern_view
 from watchapp.views.history import history_view
@@ -311,7 +312,7 @@ def test_first_run_enrols_with_the_code_and_lands_on_the_round(
     click(find(view, "save", ft.Button))
     assert (
         find(view, "invite_code", ft.TextField).error
-        == JA.enrol_errors["invitation_unknown"]
+        == JA.enrol_problems[EnrolmentProblem.INVITATION_UNKNOWN]
     )
     code = council.invite("vol1")
     find(view, "invite_code", ft.TextField).value = f"{code[:5]}-{code[5:].lower()}"
@@ -376,8 +377,7 @@ def test_refused_records_are_listed_in_japanese(
     assert shell.toasts[-1][0] == JA.sync_results[SyncState.OK]
     assert state.rejected() == [] and state.status().pending == 0
     assert "send_again" not in [c.key for c in walk(history_view(state, JA, shell))]
-    stored = council.store.db.execute("SELECT id FROM records WHERE id = ?", [visit.id])
-    assert stored.fetchone() is not None
+    assert council.store.stored([("visits", visit.id)])
 
 
 def test_a_coordinator_sees_visits_from_the_district(

@@ -20,7 +20,8 @@ import flet as ft
 from watchapp import store
 from watchapp.domain.model import Role
 from watchapp.state import AppState
-from watchapp.strings import TIME_CHOICE_HOURS, Strings, catalog
+from watchapp.strings.device import Strings, catalog
+from watchapp.strings.round import TIME_CHOICE_HOURS
 from watchapp.views.common import BODY, LARGE, SMALL, Shell
 from watchapp.views.concern import concern_view
 from watchapp.views.district import district_view

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Literal
 
 from sqlite_utils import Database
 
@@ -49,6 +50,7 @@ from watchapp.sync.errors import (
     SyncError,
     Unauthorized,
 )
+from watchapp.sync.protocol import EnrolmentProblem
 
 Listener = Callable[[], None]
 
@@ -76,9 +78,10 @@ class NotEnrolled(AppError):
 
 
 class EnrolmentFailed(AppError):
-    """``reason``: a council code (invitation_used, ...) or "offline"."""
+    """``reason``: the council's answer, or "offline" when no answer came that
+    the device can explain (no signal, a failing server, a wrong address)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: EnrolmentProblem | Literal["offline"]) -> None:
         super().__init__(reason)
         self.reason = reason
 

@@ -28,17 +28,34 @@ from watchapp.server.body import only_keys, read_json
 from watchapp.server.context import Context
 from watchapp.server.errors import ApiError
 from watchapp.server.store import Account, InvitationProblem
-from watchapp.sync.protocol import API
+from watchapp.sync.protocol import API, EnrolmentProblem
 
 RETRY_SECONDS = 600
 # An enrolment body is under 300 bytes; it needs no sync-sized allowance.
 MAX_ENROL_BYTES = 4096
 
+# The store's InvitationProblem.reason, as the device is told it.
 _PROBLEMS = {
-    "unknown": (400, "invitation_unknown", "no such invitation code"),
-    "used": (400, "invitation_used", "this invitation code was already used"),
-    "expired": (400, "invitation_expired", "this invitation code has expired"),
-    "device_taken": (409, "device_taken", "this device id is already enrolled"),
+    "unknown": (
+        400,
+        EnrolmentProblem.INVITATION_UNKNOWN,
+        "no such invitation code",
+    ),
+    "used": (
+        400,
+        EnrolmentProblem.INVITATION_USED,
+        "this invitation code was already used",
+    ),
+    "expired": (
+        400,
+        EnrolmentProblem.INVITATION_EXPIRED,
+        "this invitation code has expired",
+    ),
+    "device_taken": (
+        409,
+        EnrolmentProblem.DEVICE_TAKEN,
+        "this device id is already enrolled",
+    ),
 }
 
 # 256 bits as secrets.token_urlsafe(32) writes them, or more.
@@ -80,9 +97,13 @@ def account_json(account: Account) -> dict[str, Any]:
 def _text(body: dict[str, Any], key: str, limit: int) -> str:
     value = body.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_request", f"{key} is required", field=key)
+        raise ApiError(
+            400, EnrolmentProblem.INVALID_REQUEST, f"{key} is required", field=key
+        )
     if len(value) > limit or has_control_chars(value, multiline=False):
-        raise ApiError(400, "invalid_request", f"{key} is not usable", field=key)
+        raise ApiError(
+            400, EnrolmentProblem.INVALID_REQUEST, f"{key} is not usable", field=key
+        )
     return value.strip()
 
 
@@ -98,7 +119,7 @@ def _device_id(body: dict[str, Any]) -> str:
     if body["device_id"] != canonical:  # as sent: not even blanks around it
         raise ApiError(
             400,
-            "invalid_request",
+            EnrolmentProblem.INVALID_REQUEST,
             "device_id must be a UUID in lower case with hyphens",
             field="device_id",
         )
@@ -112,7 +133,7 @@ def _enrol_key(body: dict[str, Any]) -> str | None:
     if not isinstance(value, str) or not _ENROL_KEY.fullmatch(value):
         raise ApiError(
             400,
-            "invalid_request",
+            EnrolmentProblem.INVALID_REQUEST,
             "enrol_key must be 43 to 128 URL-safe base64 characters",
             field="enrol_key",
         )
@@ -186,7 +207,7 @@ def router(ctx: Context) -> APIRouter:
         if wait:
             raise ApiError(
                 429,
-                "too_many_attempts",
+                EnrolmentProblem.TOO_MANY_ATTEMPTS,
                 "too many wrong codes: wait and try again",
                 headers={"Retry-After": str(max(1, math.ceil(wait)))},
             )

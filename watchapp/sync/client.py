@@ -29,7 +29,7 @@ from watchapp.sync.errors import (
     SyncError,
     Unauthorized,
 )
-from watchapp.sync.protocol import API
+from watchapp.sync.protocol import API, EnrolmentProblem
 
 T = TypeVar("T")
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
@@ -187,10 +187,20 @@ class CouncilClient:
             response = await self._request("POST", "/enrol", body=body)
         except ServerBusy as exc:
             raise EnrolmentRefused(
-                str(exc), "too_many_attempts", exc.retry_after
+                str(exc), EnrolmentProblem.TOO_MANY_ATTEMPTS, exc.retry_after
             ) from exc
+        except ServerFailed as exc:
+            if exc.status != 500:  # 502-504: a proxy's word, or no usable answer
+                raise
+            raise EnrolmentRefused(str(exc), EnrolmentProblem.INTERNAL_ERROR) from exc
         except RequestRejected as exc:
-            raise EnrolmentRefused(str(exc), exc.code) from exc
+            try:
+                problem = EnrolmentProblem(exc.code)
+            except ValueError:
+                # Not the council's answer (a proxy's or another site's page:
+                # a wrong address), or a newer one: nothing to explain.
+                raise exc from None
+            raise EnrolmentRefused(str(exc), problem) from exc
         data = self._json(response)
         self.token = str(data["token"])
         return Enrolment(str(data["device_id"]), self.token, dict(data["user"]))
@@ -248,8 +258,8 @@ def _on_sent(
 
 @functools.cache
 def _tls() -> ssl.SSLContext:
-    # httpx's default context, made once: loading the CA bundle takes ~20 ms,
-    # which every sync round paid when it built its client.
+    # httpx's default context, made once: loading the CA bundle is slow, and
+    # every sync round paid for it when it built its client (bench/NOTES.md).
     return httpx.create_ssl_context()
 
 

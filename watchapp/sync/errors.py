@@ -6,11 +6,14 @@ SyncError
  ├─ ServerFailed        any other 5xx
  ├─ Unauthorized        401: the token is unknown
  │   └─ DeviceRevoked   401: this device was revoked
- ├─ EnrolmentRefused    the invitation code was not accepted; .code
+ ├─ EnrolmentRefused    the council did not enrol the device; .code, a member
+ │                      of protocol.EnrolmentProblem
  └─ RequestRejected     any other 4xx; .status, .code
 """
 
 from __future__ import annotations
+
+from watchapp.sync.protocol import EnrolmentProblem
 
 
 class SyncError(Exception):
@@ -43,7 +46,7 @@ class DeviceRevoked(Unauthorized):
 
 class EnrolmentRefused(SyncError):
     def __init__(
-        self, message: str, code: str, retry_after: float | None = None
+        self, message: str, code: EnrolmentProblem, retry_after: float | None = None
     ) -> None:
         super().__init__(message)
         self.code = code

@@ -11,7 +11,7 @@ import flet as ft
 from watchapp.domain.model import Role
 from watchapp.domain.validation import ErrorCode, FieldError
 from watchapp.state import AppState, SyncState
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 
 # Sizes for the oldest user: body text never under 18, touch targets over 48.
 SMALL = 18

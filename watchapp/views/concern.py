@@ -6,7 +6,7 @@ import flet as ft
 
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.state import AppError, AppState, InvalidInput, UnknownResident
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 from watchapp.views.common import (
     BODY,
     GAP,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import flet as ft
 
 from watchapp.state import AppState
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 from watchapp.views.common import (
     GAP,
     TITLE,

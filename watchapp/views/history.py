@@ -7,7 +7,7 @@ from functools import partial
 import flet as ft
 
 from watchapp.state import AppState, NotEnrolled
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 from watchapp.sync.protocol import Reason
 from watchapp.views.common import (
     GAP,

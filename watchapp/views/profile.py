@@ -9,7 +9,7 @@ from __future__ import annotations
 import flet as ft
 
 from watchapp.state import AppState, EnrolmentFailed, InvalidInput
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 from watchapp.views.common import (
     BODY,
     GAP,
@@ -64,7 +64,7 @@ def profile_view(
                 fields[e.field].error = error_message(s, e)
             return
         except EnrolmentFailed as exc:
-            invite_code.error = s.enrol_errors[exc.reason]
+            invite_code.error = s.enrol_error(exc.reason)
             return
         invite_code.value = ""
         shell.toast(message)

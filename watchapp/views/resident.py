@@ -19,7 +19,8 @@ from watchapp.state import (
     NotEnrolled,
     UnknownResident,
 )
-from watchapp.strings import TIME_CHOICE_HOURS, Strings
+from watchapp.strings.device import Strings
+from watchapp.strings.round import TIME_CHOICE_HOURS
 from watchapp.views.common import (
     BODY,
     GAP,

@@ -6,7 +6,7 @@ import flet as ft
 
 from watchapp.domain.rules import Due, DueState, RoundItem
 from watchapp.state import AppState
-from watchapp.strings import Strings
+from watchapp.strings.device import Strings
 from watchapp.views.common import (
     BODY,
     CALM_COLOR,
