@@ -1,4 +1,6 @@
-"""Shared fixtures: real SQLite files in a temp dir, a fixed clock, a small round."""
+"""Shared fixtures: real SQLite files in a temp dir, a fixed clock, a small round;
+the server's engines (``engine``, ``stores``) and one PostgreSQL cluster for
+the session (``pg_cluster``, started only if a test asks for it)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any
 import pytest
 from sqlite_utils import Database
 
+from tests import pg
+from tests.pg import Cluster
+from tests.support import ENGINES, Stores
 from watchapp import store
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.model import JST
@@ -148,3 +153,25 @@ def rnd(fresh_db: Database) -> Round:
     clock = Clock()
     state = AppState(db, clock=clock, entropy=_entropy_source())
     return Round(db, state, clock, ids)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Cluster:
+    return pg.cluster()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pg.stop()  # if a test started the cluster
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The server store's engine: the contract suite runs on each."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture(scope="module")
+def stores(engine: str) -> Stores:
+    """Where the module's councils keep their stores, on ``engine``."""
+    return Stores.of(engine)

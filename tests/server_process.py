@@ -4,9 +4,11 @@
                                    [--invite USER ...] [--hold-push SECONDS]
 
 On first start (no file at PATH yet) it builds the tiny world of tests/support.py
-and invites the users named by --invite. Once it listens it writes FILE as JSON:
-{"port": ..., "pid": ..., "codes": {user: invitation code}}. The server's clock
-is support's fixed T0, like the devices the tests build.
+and invites the users named by --invite. PATH may also be a postgresql:// URL of
+a database whose world the test built (several processes may serve it). Once it
+listens it writes FILE as JSON: {"port": ..., "pid": ..., "codes": {user:
+invitation code}}. The server's clock is support's fixed T0, like the devices
+the tests build.
 
 :class:`Wire` is the ASGI wrapper both this process and the in-process socket
 tests put around the app: it records what crossed the wire (headers as sent,
@@ -27,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tests.support import Clock, Council
 from watchapp.server import create_app
 from watchapp.server.serving import serve
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import is_postgres_url, open_store
 from watchapp.sync.protocol import API
 
 PUSH_PATH = f"{API}/sync/push"
@@ -92,13 +94,12 @@ class Wire:
 
 
 async def _serve(args: argparse.Namespace) -> None:
-    path = Path(args.db)
     codes: dict[str, str] = {}
-    if not path.exists():
-        council = Council(path)
+    if not is_postgres_url(args.db) and not Path(args.db).exists():
+        council = Council(Path(args.db))
         codes = {user: council.invite(user) for user in args.invite}
         council.store.close()
-    store = SqliteServerStore(path)
+    store = open_store(args.db)
     app = Wire(create_app(store, clock=Clock()), hold_pushes=args.hold_push)
     try:
         await serve(

@@ -19,15 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 from fastapi import FastAPI
+from psycopg.rows import dict_row
 from sqlite_utils import Database
 
+from tests import pg
+from tests.pg import Cluster
 from watchapp import store
 from watchapp.domain.model import Outcome, Role, Visit
 from watchapp.server import create_app
 from watchapp.server.auth import digest, new_code
 from watchapp.server.limiter import EnrolmentLimiter
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import (
+    ServerStore,
+    SqliteServerStore,
+    is_postgres_url,
+    open_store,
+)
 from watchapp.state import AppState
 from watchapp.sync.client import CouncilClient, RetryPolicy
 
@@ -104,18 +113,36 @@ def assignment_record(rid: str, user: str, *, active: bool = True) -> dict[str, 
 
 @dataclass
 class Council:
-    """The real server app over a real SQLite file, with a hand-moved clock."""
+    """The real server app over a real store, with a hand-moved clock.
 
-    path: Path
+    ``where`` is a SQLite file or a PostgreSQL URL (see :class:`Stores`);
+    ``release`` runs once the store is closed (dropping its database)."""
+
+    where: Path | str
     clock: Clock = field(default_factory=Clock)
     limiter: EnrolmentLimiter = field(default_factory=EnrolmentLimiter)
+    release: Callable[[], None] = lambda: None
 
     def __post_init__(self) -> None:
-        self.store = SqliteServerStore(self.path)
+        self.store: ServerStore = open_store(self.where)
         self.app: FastAPI = create_app(
             self.store, clock=self.clock, limiter=self.limiter
         )
         self._build_world()
+
+    @property
+    def engine(self) -> str:
+        return "postgres" if is_postgres_url(self.where) else "sqlite"
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (tests about SQLite's files only)."""
+        assert isinstance(self.where, Path), self.where
+        return self.where
+
+    def close(self) -> None:
+        self.store.close()
+        self.release()
 
     def _build_world(self) -> None:
         now = self.clock()
@@ -184,6 +211,62 @@ class Council:
             transport=transport or self.transport(), base_url=BASE_URL
         )
         return CouncilClient(http, token)
+
+
+ENGINES = ("sqlite", "postgres")
+
+
+class Stores:
+    """Where one engine keeps the tests' councils: SQLite files at the paths
+    given, or a fresh database of the test cluster each (tests/pg.py)."""
+
+    def __init__(self, engine: str, cluster: Cluster | None = None) -> None:
+        assert engine in ENGINES and (cluster is not None) == (engine == "postgres")
+        self.engine = engine
+        self._cluster = cluster
+
+    @classmethod
+    def of(cls, engine: str) -> Stores:
+        """The stores of ``engine``; PostgreSQL's in the session's cluster."""
+        return cls(engine, pg.cluster() if engine == "postgres" else None)
+
+    def where(self, path: Path) -> tuple[Path | str, Callable[[], None]]:
+        """Where a store goes, and how to drop it once closed."""
+        cluster = self._cluster
+        if cluster is None:
+            return path, lambda: None
+        url = cluster.database()
+        return url, lambda: cluster.drop(url)
+
+    def council(self, path: Path, **options: Any) -> Council:
+        where, release = self.where(path)
+        return Council(where, release=release, **options)
+
+
+def stored_rows(council: Council) -> list[tuple[str, dict[str, Any]]]:
+    """Every row of every table of the council's store, by table name: for
+    tests that look for what must never be stored (a token, a code). One
+    implementation per engine; nothing else in the tests reads tables."""
+    if isinstance(council.store, SqliteServerStore):
+        db = council.store.db
+        return [
+            (table, dict(row))
+            for table in db.table_names()
+            for row in db.query(f"SELECT * FROM [{table}]")
+        ]
+    with psycopg.connect(str(council.where)) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        out: list[tuple[str, dict[str, Any]]] = []
+        for table in tables:
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(f'SELECT * FROM "{table}"'.encode())
+                out += [(table, row) for row in cur]
+        return out
 
 
 @dataclass

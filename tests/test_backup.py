@@ -3,8 +3,9 @@ push holds every push acknowledged before it began; a restored council has a
 new epoch, and a device that synced after the backup notices on its next
 round, sends again what of its own the council lost, and pulls afresh.
 
-The real server app over real SQLite files, in process; devices are AppState
-over their own files, or raw pushes through the real endpoint.
+The real server app over each engine (a SQLite file, a database of the test
+cluster), in process; devices are AppState over their own files, or raw
+pushes through the real endpoint.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import httpx
 import pytest
 from starlette.concurrency import run_in_threadpool
 
-from tests.support import BASE_URL, Council, enrol_device
+from tests.support import BASE_URL, Council, Stores, enrol_device
 from tests.test_server import Server, visit_record
 from watchapp import store as device_store
 from watchapp.__main__ import main
 from watchapp.server import create_app
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import ServerStore, open_store, restore_store
 from watchapp.sync.protocol import API
 
 pytestmark = pytest.mark.anyio
@@ -33,14 +34,14 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def visit_ids(store: SqliteServerStore) -> set[str]:
+def visit_ids(store: ServerStore) -> set[str]:
     return {json.loads(b)["id"] for b in store.bodies("visits")}
 
 
 async def test_a_backup_under_push_load_holds_every_acknowledged_push(
-    tmp_path: Path,
+    tmp_path: Path, stores: Stores
 ) -> None:
-    council = Council(tmp_path / "council.sqlite")
+    council = stores.council(tmp_path / "council.sqlite")
     council.clock.advance(60)
     transport = httpx.ASGITransport(app=council.app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
@@ -78,19 +79,22 @@ async def test_a_backup_under_push_load_holds_every_acknowledged_push(
         stop.set()
         await asyncio.gather(*pushers)
 
-    SqliteServerStore.restore(tmp_path / "backup.sqlite", tmp_path / "restored.sqlite")
-    restored = SqliteServerStore(tmp_path / "restored.sqlite")
+    into, release = stores.where(tmp_path / "restored.sqlite")
+    restore_store(tmp_path / "backup.sqlite", into)
+    restored = open_store(into)
     held = visit_ids(restored)
     assert before <= held
     assert held <= acknowledged  # and nothing that was never acknowledged
     assert restored.epoch() != council.store.epoch()
     restored.close()
+    release()
+    council.close()
 
 
 async def test_a_device_sends_again_what_the_restored_council_lost(
-    tmp_path: Path,
+    tmp_path: Path, stores: Stores
 ) -> None:
-    council = Council(tmp_path / "council.sqlite")
+    council = stores.council(tmp_path / "council.sqlite")
     council.clock.advance(60)
     vol1 = await enrol_device(council, tmp_path, "vol1")
     kept = vol1.visit("r1", note="before the backup")
@@ -110,14 +114,14 @@ async def test_a_device_sends_again_what_the_restored_council_lost(
             [
                 "restore",
                 "--db",
-                str(council.path),
+                str(council.where),
                 "--from",
                 str(tmp_path / "backup.sqlite"),
             ]
         )
         == 0
     )
-    council.store = SqliteServerStore(council.path)
+    council.store = open_store(council.where)
     council.app = create_app(
         council.store, clock=council.clock, limiter=council.limiter
     )
@@ -156,17 +160,18 @@ async def test_a_cursor_from_before_the_restore_is_answered_409(
     assert answer.json()["errors"][0]["code"] == "server_restored"
 
 
-def test_backup_and_restore_on_the_command_line(tmp_path: Path) -> None:
-    council = Council(tmp_path / "council.sqlite")
+def test_backup_and_restore_on_the_command_line(tmp_path: Path, stores: Stores) -> None:
+    council = stores.council(tmp_path / "council.sqlite")
     epoch = council.store.epoch()
     council.store.close()
-    out = tmp_path / "backup.sqlite"
-    assert main(["backup", "--db", str(council.path), "--out", str(out)]) == 0
-    assert (
-        main(["restore", "--db", str(tmp_path / "new.sqlite"), "--from", str(out)]) == 0
-    )
-    restored = SqliteServerStore(tmp_path / "new.sqlite")
+    out = tmp_path / "council.backup"
+    assert main(["backup", "--db", str(council.where), "--out", str(out)]) == 0
+    into, release = stores.where(tmp_path / "new.sqlite")
+    assert main(["restore", "--db", str(into), "--from", str(out)]) == 0
+    restored = open_store(into)
     assert restored.accounts() and restored.epoch() != epoch
     restored.close()
+    release()
+    council.close()
     missing = str(tmp_path / "nothing.sqlite")
     assert main(["restore", "--db", str(tmp_path / "x.sqlite"), "--from", missing]) == 2

@@ -37,13 +37,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import BASE_URL, Council
+from tests.support import BASE_URL, Council, Stores, stored_rows
 from tests.test_server import assert_error
 from watchapp.server import create_app
 from watchapp.server.auth import digest, new_code
 from watchapp.server.enrol import RETRY_SECONDS
 from watchapp.server.limiter import EnrolmentLimiter, client_address, parse_proxies
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import open_store
 from watchapp.sync.protocol import API
 
 pytestmark = pytest.mark.anyio
@@ -94,10 +94,10 @@ class Line:
 
 
 @pytest.fixture
-def council(tmp_path: Path) -> Iterator[Council]:
-    council = Council(tmp_path / "server.sqlite")
+def council(stores: Stores, tmp_path: Path) -> Iterator[Council]:
+    council = stores.council(tmp_path / "server.sqlite")
     yield council
-    council.store.close()
+    council.close()
 
 
 @pytest.fixture
@@ -113,11 +113,7 @@ def from_peer(council: Council, host: str, **kw: Any) -> Line:
 
 
 def attempts_stored(council: Council) -> int:
-    return int(
-        council.store.db.execute("SELECT count(*) FROM enrolment_attempts").fetchone()[
-            0
-        ]
-    )
+    return sum(table == "enrolment_attempts" for table, _ in stored_rows(council))
 
 
 # ---- 2. a used code is not a credential ------------------------------------
@@ -392,11 +388,11 @@ async def test_ipv6_clients_count_per_64_block(council: Council) -> None:
 
 
 async def test_a_flood_of_addresses_meets_the_overall_budget_and_stays_small(
-    tmp_path: Path,
+    stores: Stores, tmp_path: Path
 ) -> None:
     """Found: the failure table grew with every spoofed address."""
     limiter = EnrolmentLimiter(overall=50, trusted_proxies=parse_proxies(["10.0.0.1"]))
-    council = Council(tmp_path / "flood.sqlite", limiter=limiter)
+    council = stores.council(tmp_path / "flood.sqlite", limiter=limiter)
     proxy = Line(council.app, ("10.0.0.1", 1))
     answers: Counter[int] = Counter()
     for attempt in range(200):
@@ -408,7 +404,7 @@ async def test_a_flood_of_addresses_meets_the_overall_budget_and_stays_small(
     response = await proxy.enrol(council.invite("vol1"))
     assert response.status_code == 200, response.text
     assert attempts_stored(council) == 0  # the old windows went
-    council.store.close()
+    council.close()
 
 
 # ---- the address, as a pure function ------------------------------------------
@@ -451,9 +447,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def invite_now(db: Path, user: str, count: int = 1) -> list[str]:
+def invite_now(db: Path | str, user: str, count: int = 1) -> list[str]:
     """Codes valid now by the real clock, which the servers below run on."""
-    store = SqliteServerStore(db)
+    store = open_store(db)
     try:
         codes = [new_code() for _ in range(count)]
         now = datetime.now(UTC)
@@ -470,7 +466,7 @@ def invite_now(db: Path, user: str, count: int = 1) -> list[str]:
 
 
 @contextlib.contextmanager
-def watchapp_server(db: Path, log: Path, *options: str) -> Iterator[str]:
+def watchapp_server(db: Path | str, log: Path, *options: str) -> Iterator[str]:
     """``watchapp server`` in a process of its own; yields its URL."""
     port = free_port()
     command = [sys.executable, "-m", "watchapp", "server", "--db", str(db)]
@@ -520,14 +516,16 @@ async def wrong_codes_at_once(
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Path:
-    db = tmp_path / "council.sqlite"
-    Council(db).store.close()
-    return db
+def world(stores: Stores, tmp_path: Path) -> Iterator[Path | str]:
+    """A council's store for ``watchapp server`` processes to open."""
+    where, release = stores.where(tmp_path / "council.sqlite")
+    Council(where).store.close()
+    yield where
+    release()
 
 
 async def test_100_wrong_codes_at_once_meet_the_limit(
-    world: Path, tmp_path: Path
+    world: Path | str, tmp_path: Path
 ) -> None:
     limits = EnrolmentLimiter()
     with watchapp_server(world, tmp_path / "server.log") as url:
@@ -539,7 +537,7 @@ async def test_100_wrong_codes_at_once_meet_the_limit(
 
 
 async def test_a_spoofed_forwarded_for_from_localhost_is_not_believed(
-    world: Path, tmp_path: Path
+    world: Path | str, tmp_path: Path
 ) -> None:
     """Found: uvicorn believes X-Forwarded-For from 127.0.0.1 by default."""
     limits = EnrolmentLimiter()
@@ -551,7 +549,7 @@ async def test_a_spoofed_forwarded_for_from_localhost_is_not_believed(
 
 
 async def test_servers_on_one_database_share_the_limit(
-    world: Path, tmp_path: Path
+    world: Path | str, tmp_path: Path
 ) -> None:
     limits = EnrolmentLimiter()
     [code] = invite_now(world, "vol1")
@@ -569,7 +567,7 @@ async def test_servers_on_one_database_share_the_limit(
 
 
 async def test_a_configured_proxy_is_believed_over_sockets(
-    world: Path, tmp_path: Path
+    world: Path | str, tmp_path: Path
 ) -> None:
     [code] = invite_now(world, "vol1")
     with watchapp_server(

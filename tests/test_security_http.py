@@ -30,7 +30,7 @@ import uvicorn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.support import BASE_URL, Council
+from tests.support import BASE_URL, Council, Stores
 from watchapp.domain.hlc import Hlc
 from watchapp.server.body import MAX_JSON_DEPTH, nested_deeper_than
 from watchapp.server.serving import config
@@ -102,15 +102,17 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Captured]:
 # ---- a council and its devices -------------------------------------------------
 
 
-def new_council(path: Path) -> Council:
-    council = Council(path)
+def new_council(stores: Stores, path: Path) -> Council:
+    council = stores.council(path)
     council.clock.advance(60)  # a push stamped "now" is after the world
     return council
 
 
 @pytest.fixture
-def council(tmp_path: Path) -> Council:
-    return new_council(tmp_path / "server.sqlite")
+def council(stores: Stores, tmp_path: Path) -> Iterator[Council]:
+    council = new_council(stores, tmp_path / "server.sqlite")
+    yield council
+    council.close()
 
 
 @dataclass(frozen=True)
@@ -336,6 +338,7 @@ async def test_a_fault_of_the_server_is_a_500_in_the_error_shape(
     response = await http.get(f"{API}/sync/pull", headers=phone.auth)
     assert_error(response, 500, "internal_error")
     assert "sqlite" not in response.text.lower()
+    assert "pool" not in response.text.lower()
 
 
 # ---- the depth check itself ----------------------------------------------------

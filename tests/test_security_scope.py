@@ -22,7 +22,14 @@ import httpx
 import pytest
 
 from tests.server_process import Wire
-from tests.support import Council, assignment_record, enrol_device, resident_record
+from tests.support import (
+    BASE_URL,
+    Council,
+    Stores,
+    assignment_record,
+    enrol_device,
+    resident_record,
+)
 from tests.test_server import (
     Phone,
     Server,
@@ -43,7 +50,7 @@ from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import MAX_BACKDATE
 from watchapp.server.context import Context
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import open_store
 from watchapp.sync.protocol import API, Reason
 
 pytestmark = pytest.mark.anyio
@@ -57,9 +64,13 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, anyio_backend: str) -> AsyncIterator[Server]:
-    async with serving(new_council(tmp_path / "server.sqlite")) as server:
+async def server(
+    stores: Stores, tmp_path: Path, anyio_backend: str
+) -> AsyncIterator[Server]:
+    council = new_council(stores, tmp_path / "server.sqlite")
+    async with serving(council) as server:
         yield server
+    council.close()
 
 
 def context(server: Server) -> Context:
@@ -498,11 +509,13 @@ async def test_other_volunteers_get_no_concern_of_a_resident_without_consent(
     assert ids(mine, "concern_updates") == {"cu-1"}
 
 
-async def test_withdrawn_consent_leaves_the_other_phones(tmp_path: Path) -> None:
+async def test_withdrawn_consent_leaves_the_other_phones(
+    stores: Stores, tmp_path: Path
+) -> None:
     """vol2's phone held vol1's concern note about r1 while r1 consented;
     r1 withdraws consent; on vol2's next sync the note and the coordinator's
     update are gone from the phone, while vol1's phone keeps its own."""
-    council = Council(tmp_path / "council.sqlite")
+    council = stores.council(tmp_path / "council.sqlite")
     council.clock.advance(60)
     council.write(assignment_record("r1", "vol2"))
     vol1 = await enrol_device(council, tmp_path, "vol1")
@@ -540,6 +553,7 @@ async def test_withdrawn_consent_leaves_the_other_phones(tmp_path: Path) -> None
     assert [r["id"] for r in vol1.db.query("SELECT id FROM concern_updates")] == [
         "cu-1"
     ]
+    council.close()
 
 
 # ---- 7. assignments are checked -----------------------------------------------------
@@ -698,13 +712,15 @@ async def test_the_audit_trail_needs_a_token(server: Server) -> None:
     assert_error(response, 401, "unauthorized")
 
 
-def test_admin_actions_on_the_command_line_are_audited(tmp_path: Path) -> None:
-    council = Council(tmp_path / "council.sqlite")
-    path = str(council.path)
-    council.store.close()
+def test_admin_actions_on_the_command_line_are_audited(
+    stores: Stores, tmp_path: Path
+) -> None:
+    where, release = stores.where(tmp_path / "council.sqlite")
+    Council(where).store.close()
+    path = str(where)
     assert main(["admin", "--db", path, "invite", "vol1"]) == 0
     assert main(["admin", "--db", path, "audit"]) == 0
-    store = SqliteServerStore(path)
+    store = open_store(where)
     [entry] = store.audit()
     assert (entry.user_id, entry.action, entry.kind, entry.record_id) == (
         "cli",
@@ -713,3 +729,55 @@ def test_admin_actions_on_the_command_line_are_audited(tmp_path: Path) -> None:
         "vol1",
     )
     store.close()
+    release()
+
+
+# ---- found while writing docs/protocol.md -------------------------------------------
+
+
+async def test_a_revoked_phone_can_be_enrolled_again(tmp_path: Path) -> None:
+    """The wiped phone takes a new device id: the old one stays taken on the
+    council, and a new code enrols the phone afresh."""
+    council = Council(tmp_path / "council.sqlite")
+    council.clock.advance(60)
+    vol1 = await enrol_device(council, tmp_path, "vol1")
+    old_id = device_store.device(vol1.db).device_id
+    assert council.store.revoke_device(old_id, now=council.clock())
+    await vol1.state.sync_now()
+    assert device_store.device(vol1.db).device_id != old_id
+    profile = await vol1.state.enrol("Device again", BASE_URL, council.invite("vol1"))
+    assert profile.user_id == "vol1"
+    assert {r["id"] for r in vol1.db.query("SELECT id FROM residents")} == {"r1", "r2"}
+
+
+async def test_a_page_thinned_by_least_data_still_says_there_is_more(
+    server: Server,
+) -> None:
+    """A volunteer's page that loses withheld concern updates is shorter than
+    the limit, yet more changes wait: the page says so."""
+    _no_consent(server)
+    vol2 = await server.enrol("vol2")
+    first = await server.http.get(f"{API}/sync/pull", headers=vol2.auth)
+    cursor = first.json()["cursor"]
+    coord = await server.enrol("coord1")
+    updates = [
+        server.change(coord, concern_record(f"cu-{i}", "r1", "v-x", note="n"))
+        for i in range(5)
+    ]
+    assert (await server.push_ok(coord, *updates)).accepted == 5
+    renamed = server.change(coord, {**resident_record("r3"), "name": "Renamed"})
+    assert (await server.push_ok(coord, renamed)).accepted == 1
+    got: list[Record] = []
+    for _ in range(20):
+        response = await server.http.get(
+            f"{API}/sync/pull",
+            params={"cursor": cursor, "limit": 3},
+            headers=vol2.auth,
+        )
+        page = response.json()
+        got += page["changes"]
+        cursor = page["cursor"]
+        if not page["more"]:
+            break
+    assert ids(got, "concern_updates") == set()
+    assert [c["name"] for c in got if c["kind"] == "residents"] == ["Renamed"]

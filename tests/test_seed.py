@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import Stores
 from watchapp import seed, store
 from watchapp.__main__ import main
 from watchapp.domain.model import Outcome
 from watchapp.domain.schema import parse_datetime
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import open_store
 from watchapp.state import AppState
 
 TODAY = date(2026, 11, 26)
@@ -99,17 +100,19 @@ def test_bad_district_files_are_refused(
 
 
 def test_import_districts_then_seed_uses_the_real_names(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    stores: Stores, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     names = [f"District {n}" for n in range(1, 47)]
     csv = write_csv(tmp_path, "\ufeffname\n" + "\n".join(names) + "\n")
-    db_path = str(tmp_path / "city.sqlite")
+    where, release = stores.where(tmp_path / "city.sqlite")
+    db_path = str(where)
     assert main(["import-districts", str(csv), "--db", db_path]) == 0
     assert main(["seed", "--db", db_path, "--seed", "3", "--today", "2026-11-26"]) == 0
-    council = SqliteServerStore(db_path)
+    council = open_store(where)
     assert [name for _, name in seed.district_ids(council)] == names
     assert len(council.bodies("residents")) > 1000
     council.close()
+    release()
     assert "seeded" in capsys.readouterr().out
 
 

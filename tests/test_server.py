@@ -30,9 +30,11 @@ from tests.support import (
     RESIDENTS,
     USERS,
     Council,
+    Stores,
     assignment_record,
     enrol_device,
     resident_record,
+    stored_rows,
 )
 from watchapp import store as device_store
 from watchapp.domain.hlc import Hlc
@@ -40,7 +42,6 @@ from watchapp.domain.schema import KINDS
 from watchapp.domain.validation import NOTE_MAX_CHARS
 from watchapp.server.auth import digest
 from watchapp.server.limiter import EnrolmentLimiter
-from watchapp.server.store import BODY
 from watchapp.sync.protocol import (
     API,
     CLOCK_AHEAD_LIMIT,
@@ -226,22 +227,18 @@ class Server:
 
     def held(self, kind: str, rid: str) -> tuple[str, str] | None:
         """(hlc, origin) of the server's copy of a record, or None."""
-        row = self.council.store.db.execute(
-            "SELECT hlc, origin FROM records WHERE kind = ? AND id = ?", [kind, rid]
-        ).fetchone()
-        return None if row is None else (str(row[0]), str(row[1]))
+        stored = self.council.store.stored([(kind, rid)]).get((kind, rid))
+        return None if stored is None else (stored.hlc, stored.origin)
 
     def body(self, kind: str, rid: str) -> Record:
-        row = self.council.store.db.execute(
-            f"SELECT {BODY} FROM records WHERE kind = ? AND id = ?", [kind, rid]
-        ).fetchone()
-        assert row is not None, (kind, rid)
-        value: Record = json.loads(row[0])
+        body = self.council.store.record(kind, rid)
+        assert body is not None, (kind, rid)
+        value: Record = json.loads(body)
         return value
 
     def count(self) -> int:
-        row = self.council.store.db.execute("SELECT count(*) FROM records").fetchone()
-        return int(row[0])
+        """How many live records the server holds."""
+        return sum(len(self.council.store.bodies(kind)) for kind in KINDS)
 
 
 def assert_error(
@@ -295,8 +292,8 @@ def _scratch(fallback: Callable[[], Path]) -> Iterator[Path]:
         yield Path(path)
 
 
-def new_council(path: Path) -> Council:
-    council = Council(path)
+def new_council(stores: Stores, path: Path) -> Council:
+    council = stores.council(path)
     # A minute after the world was written: a push stamped "now" is later.
     council.clock.advance(60)
     return council
@@ -321,8 +318,10 @@ def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture
-def council(server_dir: Path) -> Council:
-    return new_council(server_dir / "server.sqlite")
+def council(stores: Stores, server_dir: Path) -> Iterator[Council]:
+    council = new_council(stores, server_dir / "server.sqlite")
+    yield council
+    council.close()
 
 
 @pytest.fixture
@@ -333,8 +332,10 @@ async def server(council: Council, anyio_backend: str) -> AsyncIterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def refusing_council(module_dir: Path) -> Council:
-    return new_council(module_dir / "refusals.sqlite")
+def refusing_council(stores: Stores, module_dir: Path) -> Iterator[Council]:
+    council = new_council(stores, module_dir / "refusals.sqlite")
+    yield council
+    council.close()
 
 
 @pytest.fixture
@@ -710,10 +711,11 @@ def write_history(council: Council) -> None:
 
 
 @pytest.fixture(scope="module")
-def history_council(module_dir: Path) -> Council:
-    council = new_council(module_dir / "history.sqlite")
+def history_council(stores: Stores, module_dir: Path) -> Iterator[Council]:
+    council = new_council(stores, module_dir / "history.sqlite")
     write_history(council)
-    return council
+    yield council
+    council.close()
 
 
 @pytest.fixture
@@ -1249,14 +1251,15 @@ async def test_the_server_stores_only_a_hash_of_the_token(
     code = council.invite("vol1")
     answer = (await enrol_raw(server, code)).json()
     token: str = answer["token"]
-    db = council.store.db
-    hashes = [r["token_hash"] for r in db.query("SELECT token_hash FROM devices")]
+    rows = stored_rows(council)
+    hashes = [r["token_hash"] for table, r in rows if table == "devices"]
     assert hashes == [digest(token)]
-    for table in db.table_names():
-        for row in db.query(f"SELECT * FROM [{table}]"):
-            text = json.dumps(row, default=str)
-            assert token not in text and code not in text, table
-    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    for table, row in rows:
+        text = json.dumps(row, default=str)
+        assert token not in text and code not in text, table
+    if council.engine != "sqlite":
+        return
+    council.store.db.execute("PRAGMA wal_checkpoint(PASSIVE)")  # type: ignore[attr-defined]
     files = [p for p in council.path.parent.iterdir() if p.name.startswith("server")]
     assert council.path in files
     for path in files:
@@ -1368,9 +1371,11 @@ async def test_a_bad_enrolment_request_is_refused(
     assert (await enrol_raw(server, invited)).status_code == 200  # not spent
 
 
-async def test_enrolment_is_rate_limited_per_client(server_dir: Path) -> None:
+async def test_enrolment_is_rate_limited_per_client(
+    stores: Stores, server_dir: Path
+) -> None:
     limiter = EnrolmentLimiter(per_device=10, per_address=10)
-    council = Council(server_dir / "server.sqlite", limiter=limiter)
+    council = stores.council(server_dir / "server.sqlite", limiter=limiter)
     transport = httpx.ASGITransport(app=council.app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as http:
         server = Server(council, http)
@@ -1387,6 +1392,7 @@ async def test_enrolment_is_rate_limited_per_client(server_dir: Path) -> None:
         # After the window the right code still works: it was never tried.
         council.clock.advance(limiter.window + 10)
         assert (await enrol_raw(server, code)).status_code == 200
+    council.close()
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from tests.support import (
     BASE_URL,
     T0,
     Council,
+    Stores,
     assignment_record,
     enrol_device,
     resident_record,
@@ -39,8 +40,10 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def council(tmp_path: Path) -> Council:
-    return Council(tmp_path / "server.sqlite")
+def council(stores: Stores, tmp_path: Path) -> Iterator[Council]:
+    council = stores.council(tmp_path / "server.sqlite")
+    yield council
+    council.close()
 
 
 async def test_a_visit_reaches_the_coordinator(

@@ -28,7 +28,8 @@ import asyncio
 import json
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable, Coroutine
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,13 +43,13 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from sqlite_utils import Database
 
-from tests.support import BASE_URL, Council, fast_retry, resident_record
+from tests.support import BASE_URL, Council, Stores, fast_retry, resident_record
 from watchapp import store
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.ids import uuid7
 from watchapp.domain.model import Concern, ConcernCategory, Outcome, Urgency
 from watchapp.domain.schema import KINDS, format_datetime
-from watchapp.server.store import BODY, SqliteServerStore
+from watchapp.server.store import Scope, ServerStore, SqliteServerStore, open_store
 from watchapp.state import AppState, InvalidInput, SyncState
 from watchapp.sync.client import CouncilClient
 from watchapp.sync.engine import PULL_PAGE, PUSH_BATCH, sync_once
@@ -171,19 +172,21 @@ def _device_rows(db: Database, kind: str) -> dict[str, Wire]:
 
 
 def _server_rows(council: Council) -> dict[Key, Wire]:
-    return {
-        (r["kind"], r["id"]): _wire(r["kind"], json.loads(r["body"]))
-        for r in council.store.db.query(f"SELECT kind, id, {BODY} AS body FROM records")
-    }
+    """Everything the council holds, tombstones too (through the store's API)."""
+    bodies, _ = council.store.changes_after(Scope(everything=True), 0, 1 << 30)
+    return {(r["kind"], r["id"]): _wire(r["kind"], r) for r in map(json.loads, bodies)}
 
 
 class Convergence(RuleBasedStateMachine):
+    engine = "sqlite"  # the server store's; PostgresConvergence below
+
     def __init__(self) -> None:
         super().__init__()
         self.tmp = Path(tempfile.mkdtemp(prefix="watchapp-convergence-"))
         self.runner = asyncio.Runner()
-        self.council = Council(self.tmp / "server.sqlite")
-        _no_fsync(self.council.store.db)
+        self.council = Stores.of(self.engine).council(self.tmp / "server.sqlite")
+        if isinstance(self.council.store, SqliteServerStore):
+            _no_fsync(self.council.store.db)
         self.phones: list[Phone] = []
         # Every write ever made to each record; the world's seed counts as one.
         self.writes: dict[Key, list[Write]] = {
@@ -417,8 +420,10 @@ class Convergence(RuleBasedStateMachine):
         record = {**resident_record(resident), **current, "name": name}
         del record["hlc"], record["origin"]
         self.council.write({**record, "kind": "residents"})
-        meta = "SELECT value FROM meta WHERE key = 'hlc'"
-        stamp = str(next(self.council.store.db.query(meta))["value"])
+        # The server's own stamp, which the record now carries.
+        stamp = self.council.store.stored([("residents", resident)])[
+            ("residents", resident)
+        ].hlc
         wire = _wire("residents", {**record, "hlc": stamp, "origin": "server"})
         self.writes[("residents", resident)].append(Write(stamp, "server", wire))
         assert _server_rows(self.council)[("residents", resident)] == wire
@@ -586,7 +591,7 @@ class Convergence(RuleBasedStateMachine):
         finally:
             for phone in self.phones:
                 phone.db.close()
-            self.council.store.close()
+            self.council.close()
             self.runner.close()
             shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -598,6 +603,14 @@ Convergence.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestConvergence = Convergence.TestCase
+
+
+class PostgresConvergence(Convergence):
+    engine = "postgres"
+
+
+PostgresConvergence.TestCase.settings = Convergence.TestCase.settings
+TestConvergencePostgres = PostgresConvergence.TestCase
 
 
 # ---- the server's last-writer-wins, alone ----------------------------------------
@@ -642,10 +655,25 @@ def _writes(draw: st.DrawFn) -> list[Write]:
     return out
 
 
+@pytest.fixture
+def server_store(stores: Stores) -> Iterator[ServerStore]:
+    """One store for all of a property's examples (each writes a record of
+    its own): a database per example would cost PostgreSQL ~0.1 s each."""
+    where, release = stores.where(Path(":memory:"))
+    server = open_store(where)
+    yield server
+    server.close()
+    release()
+
+
 @given(writes=_writes(), data=st.data())
-@settings(max_examples=150, deadline=None)
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_server_keeps_the_greatest_write_in_any_order(
-    writes: list[Write], data: st.DataObject
+    server_store: ServerStore, writes: list[Write], data: st.DataObject
 ) -> None:
     """Writes reaching the server in any order and batches, some twice: it
     keeps the one with the greatest (hlc, origin)."""
@@ -653,21 +681,18 @@ def test_server_keeps_the_greatest_write_in_any_order(
     replays = data.draw(st.lists(st.sampled_from(writes), max_size=3), label="replays")
     arrivals = [*order, *replays]
     batch = data.draw(st.integers(1, len(arrivals)), label="batch")
-    server = SqliteServerStore(":memory:")
-    try:
-        for start in range(0, len(arrivals), batch):
-            server.apply(
-                [Change("visits", w.wire) for w in arrivals[start : start + batch]]
-            )
-        body = next(
-            json.loads(r["body"])
-            for r in server.db.query(
-                f"SELECT {BODY} AS body FROM records WHERE id = 'v-1'"
-            )
+    record_id = str(uuid.uuid4())  # this example's record
+    for start in range(0, len(arrivals), batch):
+        server_store.apply(
+            [
+                Change("visits", {**w.wire, "id": record_id})
+                for w in arrivals[start : start + batch]
+            ]
         )
-        assert _wire("visits", body) == max(writes, key=lambda w: w.rank).wire
-    finally:
-        server.close()
+    body = server_store.record("visits", record_id)
+    assert body is not None
+    greatest = max(writes, key=lambda w: w.rank).wire
+    assert _wire("visits", json.loads(body)) == {**greatest, "id": record_id}
 
 
 @given(writes=_writes(), data=st.data())
@@ -701,9 +726,11 @@ def test_device_keeps_the_greatest_write_in_any_order(
 
 
 @pytest.mark.parametrize("skew_ms", [0, 90_000])
-def test_server_edit_after_a_device_write_wins(tmp_path: Path, skew_ms: int) -> None:
+def test_server_edit_after_a_device_write_wins(
+    stores: Stores, tmp_path: Path, skew_ms: int
+) -> None:
     """A coordinator's edit on the council, made after it saw a device's, wins."""
-    council = Council(tmp_path / "server.sqlite")
+    council = stores.council(tmp_path / "server.sqlite")
     clock = SkewedClock(council.clock, skew_ms)
     db = store.open_db(tmp_path / "device.sqlite")
     state = AppState(
@@ -725,14 +752,8 @@ def test_server_edit_after_a_device_write_wins(tmp_path: Path, skew_ms: int) -> 
         asyncio.run(go())
         council.clock.advance(1)
         council.write({**resident_record("r1"), "name": "Baba"})
-        body = next(
-            json.loads(r["body"])
-            for r in council.store.db.query(
-                f"SELECT {BODY} AS body FROM records"
-                " WHERE kind = 'residents' AND id = 'r1'"
-            )
-        )
-        assert body["name"] == "Baba"
+        body = council.store.record("residents", "r1")
+        assert body is not None and json.loads(body)["name"] == "Baba"
     finally:
         db.close()
-        council.store.close()
+        council.close()

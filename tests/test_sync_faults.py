@@ -46,6 +46,7 @@ from tests.support import (
     USERS,
     Clock,
     Council,
+    Stores,
     fast_retry,
     visible,
 )
@@ -59,6 +60,7 @@ from watchapp.domain.model import (
     Visit,
 )
 from watchapp.domain.schema import KINDS
+from watchapp.server.store import Scope, open_store
 from watchapp.state import (
     AppState,
     EnrolmentFailed,
@@ -306,11 +308,20 @@ class Phone:
 
 
 async def make_phone(
-    council: Council, tmp: Path, user: str, name: str, *, seed: int, skew: float
+    council: Council,
+    tmp: Path,
+    user: str,
+    name: str,
+    *,
+    seed: int,
+    skew: float,
+    line: httpx.AsyncBaseTransport | None = None,
 ) -> Phone:
-    """A device enrolled as ``user`` over a clean line (faults come later)."""
+    """A device enrolled as ``user`` over a clean line (faults come later);
+    ``line`` to the council: its app in process unless given."""
     rng = random.Random(seed)
-    transport = FaultyTransport(council.transport(), random.Random(rng.random()))
+    inner = line or council.transport()
+    transport = FaultyTransport(inner, random.Random(rng.random()))
     sleeps: list[tuple[float, Served | None]] = []
 
     async def sleep(seconds: float) -> None:
@@ -340,13 +351,21 @@ Held = dict[str, tuple[str, str, int]]  # id -> (hlc, origin, deleted)
 
 
 def server_rows(council: Council, kind: str) -> list[dict[str, Any]]:
-    return list(
-        council.store.db.query(
-            "SELECT id, hlc, origin, deleted, district_id, resident_id, user_id"
-            " FROM records WHERE kind = ?",
-            [kind],
-        )
-    )
+    """What the council holds of one kind, tombstones too (store API only)."""
+    bodies, _ = council.store.changes_after(Scope(everything=True), 0, 1 << 30)
+    ids = [b["id"] for b in map(json.loads, bodies) if b["kind"] == kind]
+    return [
+        {
+            "id": s.id,
+            "hlc": s.hlc,
+            "origin": s.origin,
+            "deleted": int(s.deleted),
+            "district_id": s.district_id,
+            "resident_id": s.resident_id,
+            "user_id": s.user_id,
+        }
+        for s in council.store.stored([(kind, i) for i in ids]).values()
+    ]
 
 
 def may_see(user: str, kind: str, row: Mapping[str, Any]) -> bool:
@@ -431,7 +450,7 @@ DEVICES = [("vol1", "vol1-a"), ("vol1", "vol1-b"), ("vol2", "vol2"), ("coord1", 
     ids=["seed1", "seed2", "seed3-concurrent"],
 )
 async def test_devices_converge_through_a_faulty_network(
-    tmp_path: Path, seed: int, concurrent: bool
+    stores: Stores, tmp_path: Path, seed: int, concurrent: bool
 ) -> None:
     """Random visits, undos and syncs over a lossy line, then a clean finish.
 
@@ -440,7 +459,7 @@ async def test_devices_converge_through_a_faulty_network(
     only the faults, not the whole run, replay from the seed.
     """
     rng = random.Random(seed)
-    council = Council(tmp_path / "server.sqlite")
+    council = stores.council(tmp_path / "server.sqlite")
     phones = [
         await make_phone(
             council,
@@ -503,17 +522,17 @@ async def test_devices_converge_through_a_faulty_network(
     finally:
         for phone in phones:
             phone.db.close()
-        council.store.close()
+        council.close()
 
 
 # ---- 2. single faults, scripted ----------------------------------------------
 
 
 @pytest.fixture
-def council(tmp_path: Path) -> Iterator[Council]:
-    council = Council(tmp_path / "server.sqlite")
+def council(stores: Stores, tmp_path: Path) -> Iterator[Council]:
+    council = stores.council(tmp_path / "server.sqlite")
     yield council
-    council.store.close()
+    council.close()
 
 
 @pytest.fixture
@@ -771,7 +790,7 @@ async def test_visits_cross_real_sockets_gzipped_both_ways(
 class ServerProcess:
     """tests/server_process.py, started and stopped by the test."""
 
-    db: Path
+    db: Path | str  # a SQLite file, or a PostgreSQL database's URL
     folder: Path
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
@@ -815,17 +834,36 @@ class ServerProcess:
                 self.proc.wait()
 
 
-def count_visits(path: Path) -> int:
-    with contextlib.closing(sqlite3.connect(path, timeout=5)) as conn:
-        row = conn.execute("SELECT count(*) FROM records WHERE kind = 'visits'")
-        return int(row.fetchone()[0])
+def visit_ids(where: Path | str) -> list[str]:
+    """The visits a server process stored, read beside it: through the store
+    API on PostgreSQL; on SQLite from the file, without a store's own writes."""
+    if isinstance(where, str):
+        council = open_store(where)
+        try:
+            return [json.loads(b)["id"] for b in council.bodies("visits")]
+        finally:
+            council.close()
+    with contextlib.closing(sqlite3.connect(where, timeout=5)) as conn:
+        rows = conn.execute("SELECT id FROM records WHERE kind = 'visits'")
+        return [r[0] for r in rows]
+
+
+def count_visits(where: Path | str) -> int:
+    return len(visit_ids(where))
 
 
 QUEUED = 3000  # six batches of engine.PUSH_BATCH (500)
 
 
-async def test_kill_9_during_a_push_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "server.sqlite", tmp_path)
+async def test_kill_9_during_a_push_loses_and_doubles_nothing(
+    stores: Stores, tmp_path: Path
+) -> None:
+    where, release = stores.where(tmp_path / "server.sqlite")
+    server = ServerProcess(where, tmp_path)
+    if isinstance(where, str):  # the process builds a SQLite world itself
+        council = Council(where)
+        server.codes = {"vol1": council.invite("vol1")}
+        council.store.close()
     db = store.open_db(tmp_path / "phone.sqlite")
     sync: asyncio.Future[SyncOutcome] | None = None
     try:
@@ -870,12 +908,10 @@ async def test_kill_9_during_a_push_loses_and_doubles_nothing(tmp_path: Path) ->
         assert phone.status().pending == 0
         server.stop()
 
-        with contextlib.closing(sqlite3.connect(server.db)) as conn:
-            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-            ids = [
-                r[0]
-                for r in conn.execute("SELECT id FROM records WHERE kind = 'visits'")
-            ]
+        if isinstance(where, Path):  # SQLite's own check of its file
+            with contextlib.closing(sqlite3.connect(where)) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        ids = visit_ids(where)
         assert len(ids) == len(set(ids)) == QUEUED
         assert set(ids) == {v.id for v in visits}
         assert set(visible(db, "visits")) == set(ids)
@@ -886,3 +922,4 @@ async def test_kill_9_during_a_push_loses_and_doubles_nothing(tmp_path: Path) ->
                 await sync
         server.stop()
         db.close()
+        release()

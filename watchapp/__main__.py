@@ -25,7 +25,11 @@ from watchapp.domain.rules import local_date
 from watchapp.domain.validation import NAME_MAX_CHARS, check_text, clean_text
 from watchapp.server.auth import INVITATION_HOURS, digest, new_code
 from watchapp.server.serving import BODY_TIMEOUT, HEAD_TIMEOUT, LIMIT_CONCURRENCY
-from watchapp.server.store import SqliteServerStore
+from watchapp.server.store import (
+    ServerStore,
+    open_store,
+    restore_store,
+)
 
 
 def _now() -> datetime:
@@ -33,11 +37,12 @@ def _now() -> datetime:
 
 
 def _server_app(
-    db: Path, trusted_proxies: list[str] | None = None
-) -> tuple[SqliteServerStore, Any]:
+    db: str | Path, trusted_proxies: list[str] | None = None
+) -> tuple[ServerStore, Any]:
+    """The store at ``db`` (a SQLite file or a postgresql:// URL), its app."""
     from watchapp.server import create_app
 
-    store = SqliteServerStore(db)
+    store = open_store(db)
     return store, create_app(store, trusted_proxies=trusted_proxies or ())
 
 
@@ -50,7 +55,7 @@ def _serve(main: Coroutine[Any, Any, None]) -> None:
     asyncio.run(main)
 
 
-def invite(store: SqliteServerStore, user_id: str) -> str:
+def invite(store: ServerStore, user_id: str) -> str:
     code = new_code()
     now = _now()
     store.create_invitation(
@@ -118,7 +123,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     from watchapp.server.serving import serve
 
-    _, council = _server_app(Path(args.db), args.trusted_proxy)
+    _, council = _server_app(args.db, args.trusted_proxy)
     print(f"council server on http://{args.host}:{args.port}", flush=True)
     _serve(
         serve(
@@ -145,7 +150,7 @@ def cmd_app(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    store = SqliteServerStore(args.db)
+    store = open_store(args.db)
     existing = seed.district_ids(store)
     city = seed.demo_city(
         seed=args.seed,
@@ -164,7 +169,7 @@ def cmd_import_districts(args: argparse.Namespace) -> int:
     except (OSError, seed.DistrictFileError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    store = SqliteServerStore(args.db)
+    store = open_store(args.db)
     if store.bodies("districts"):
         print(f"error: {args.db} already has districts", file=sys.stderr)
         return 2
@@ -190,7 +195,7 @@ def cmd_import_districts(args: argparse.Namespace) -> int:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """An online backup: devices may go on pushing meanwhile."""
-    store = SqliteServerStore(args.db)
+    store = open_store(args.db)
     try:
         store.backup(Path(args.out))
     finally:
@@ -205,7 +210,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not Path(args.backup).is_file():
         print(f"error: no backup at {args.backup}", file=sys.stderr)
         return 2
-    SqliteServerStore.restore(Path(args.backup), Path(args.db))
+    restore_store(Path(args.backup), args.db)
     print(f"restored {args.db} from {args.backup}; devices will send theirs again")
     return 0
 
@@ -214,7 +219,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    store = SqliteServerStore(args.db)
+    store = open_store(args.db)
     if args.action == "create-user":
         name = clean_text(args.name)
         if check_text("name", name, max_chars=NAME_MAX_CHARS, required=True):

@@ -3,6 +3,9 @@
 ApiError          an answer other than 2xx, with .status, .code, .field
  └─ BodyTimeout   the request body did not arrive in time (408)
 
+The store's StoreUnavailable (its database went away mid-request) is answered
+503 with Retry-After: nothing was written, and the client may send it again.
+
 A client's fault (a body cut off or too slow) is logged as one line; only a
 fault of the server's own (anything else) is logged with its traceback, and
 answered 500 in the same body shape, with no detail.
@@ -18,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from watchapp.server.store.base import StoreUnavailable
 from watchapp.sync.protocol import error_body
 
 log = logging.getLogger("watchapp.server")
@@ -85,6 +89,22 @@ def install(app: FastAPI) -> None:
         message = "the client went away before its request body was in"
         log.warning("%s %s: %s", request.method, route_of(request), message)
         return _answer(ApiError(400, "client_disconnected", message))
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
+        # The database went away before the transaction committed: nothing
+        # was written, and the same request may be sent again.
+        log.warning(
+            "%s %s: store unavailable (%s)", request.method, route_of(request), exc
+        )
+        return _answer(
+            ApiError(
+                503,
+                "store_unavailable",
+                "the server's database is unavailable; try again shortly",
+                headers={"Retry-After": "1"},
+            )
+        )
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
