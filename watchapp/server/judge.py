@@ -14,16 +14,12 @@ Records other changes refer to, and every other kind, are looked up first.
 
 from __future__ import annotations
 
-import operator
-from typing import Any
-
 from watchapp.domain.kinds import KINDS
 from watchapp.server import rules
 from watchapp.server.store import Account, Judgement, Reads, Stored
 from watchapp.sync.protocol import Change, Reason, Rejection
 
 Key = tuple[str, str]
-_NEW_VISIT_KEY = operator.itemgetter(*rules.NEW_VISIT_VERDICT_FIELDS)
 
 
 def judge(
@@ -68,14 +64,6 @@ def judge(
             my_residents=mine,
         )
 
-    verdicts: dict[Any, Rejection | None] = {}
-
-    def check_new_visit(change: Change) -> Rejection | None:
-        key = _NEW_VISIT_KEY(change.record)
-        if key not in verdicts:
-            verdicts[key] = check(change, None)
-        return verdicts[key]
-
     judgement = Judgement([], [], {}, admit=check)
     for index, result in enumerate(checked):
         if isinstance(result, Rejection):
@@ -86,10 +74,9 @@ def judge(
         key = (result.kind, result.id)
         problem = _depends_on_refused(result, refused)
         if problem is None:
-            if key in looked_up:
-                problem = check(result, known.get(key))
-            else:
-                problem = check_new_visit(result)
+            # A visit not looked up is judged as new: should it be stored
+            # already, the store puts it to ``admit`` with what it holds.
+            problem = check(result, known.get(key) if key in looked_up else None)
         if problem is not None:
             judgement.problems[index] = problem
             refused.add(key)
@@ -99,7 +86,6 @@ def judge(
         if key in looked_up:  # later changes in the push may refer to it
             known[key] = _as_stored(result)
             refused.discard(key)
-            verdicts.clear()
     return judgement
 
 

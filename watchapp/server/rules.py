@@ -32,17 +32,6 @@ _WHO = {Role.ADMIN: "admins", Role.COORDINATOR: "coordinators"}
 
 # The records a change refers to, by field: the kind it names.
 REFERENCES: dict[str, dict[str, str]] = per_kind(lambda kind: kind.references)
-# What check_write reads of a new visit (no visit stored under its id): two
-# such visits alike in these fields, with the same residents stored, get the
-# same verdict. Keep it beside the rules it summarises.
-NEW_VISIT_VERDICT_FIELDS = (
-    "origin",
-    "deleted",  # a tombstone skips the reference checks
-    "district_id",
-    "group_id",
-    "user_id",
-    "resident_id",
-)
 
 
 def is_field_worker(account: Account) -> bool:

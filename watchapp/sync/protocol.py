@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, NamedTuple
+from typing import Any
 
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.kinds import ENVELOPE, Field, FieldType, Kind, per_kind
@@ -223,9 +223,6 @@ _LAST_CHECKS: dict[str, tuple[str | None, str | None]] = per_kind(
         spec.clock_field,
     )
 )
-# Change(kind, record) without the named tuple's Python-level __new__: a push
-# makes one per record.
-_new_change = tuple.__new__
 
 
 class Reason(StrEnum):
@@ -280,12 +277,9 @@ class Rejection:
     message: str
 
 
-class Change(NamedTuple):
-    """A checked change: its kind and the record as the wire has it.
-
-    A named tuple: a push makes one per record, and a frozen dataclass took
-    three times as long to build.
-    """
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A checked change: its kind and the record as the wire has it."""
 
     kind: str
     record: dict[str, Any]
@@ -344,7 +338,7 @@ def _check(obj: object, bounds: _Bounds) -> Change | Rejection:
         return problem
     if kind == "visits" and (problem := _concern_problem(record)):
         return problem
-    return _new_change(Change, (kind, record))
+    return Change(kind, record)
 
 
 def _moment_problem(

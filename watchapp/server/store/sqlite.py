@@ -317,19 +317,19 @@ def _record_values(kind: str, record: dict[str, Any]) -> tuple[Any, ...]:
 
 def _values(seq: int, change: Change) -> tuple[Any, ...]:
     """One row for a kind's upsert: the seq, then the record's values."""
-    return (seq, *_record_values(*change))
+    return (seq, *_record_values(change.kind, change.record))
 
 
 def _flat_rows(changes: Sequence[Change], first: int) -> dict[str, list[Any]]:
     """Each kind's rows for its multi-row INSERT, one after the other in one
     list: the seq (``first`` for the first change), then the values."""
     rows: dict[str, list[Any]] = {}
-    for seq, (kind, record) in enumerate(changes, first):
-        out = rows.get(kind)
+    for seq, change in enumerate(changes, first):
+        out = rows.get(change.kind)
         if out is None:
-            out = rows[kind] = []
+            out = rows[change.kind] = []
         out.append(seq)
-        out += _record_values(kind, record)
+        out += _record_values(change.kind, change.record)
     return rows
 
 
