@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from watchapp.domain.model import JST, Outcome
-from watchapp.strings import common, dashboard, reports
+from watchapp.strings import common, dashboard, reports, salons
 from watchapp.strings import round as round_part
 from watchapp.strings.base import Part
 from watchapp.strings.device import CATALOGS, EN, JA, catalog
@@ -41,7 +41,7 @@ def test_every_part_of_the_catalog_holds_japanese() -> None:
     parts = sorted(
         p.name for p in CATALOG.glob("*.py") if JAPANESE.search(p.read_text())
     )
-    assert parts == ["common.py", "dashboard.py", "reports.py", "round.py"]
+    assert parts == ["common.py", "dashboard.py", "reports.py", "round.py", "salons.py"]
 
 
 def test_japanese_is_the_default() -> None:
@@ -94,7 +94,8 @@ def test_a_string_left_out_of_a_part_fails(dropped: str) -> None:
 def test_the_device_catalog_is_every_part_joined() -> None:
     for lang in ("ja", "en"):
         parts = [
-            getattr(m, lang.upper()) for m in (common, round_part, dashboard, reports)
+            getattr(m, lang.upper())
+            for m in (common, round_part, dashboard, reports, salons)
         ]
         joined = {f.name for f in fields(catalog(lang))}
         assert joined == {f.name for p in parts for f in fields(p)}

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from watchapp.strings import common, dashboard, reports
+from watchapp.strings import common, dashboard, reports, salons
 from watchapp.strings import round as round_part
 from watchapp.strings.base import Part
 from watchapp.strings.common import Common
 from watchapp.strings.dashboard import Dashboard
 from watchapp.strings.reports import Reports
 from watchapp.strings.round import Round
+from watchapp.strings.salons import Salons
 
 
 @dataclass(frozen=True)
-class Strings(Common, Round, Dashboard, Reports):
+class Strings(Common, Round, Dashboard, Reports, Salons):
     """One language's strings for the device's screens."""
 
 
@@ -29,8 +30,8 @@ def _joined(*parts: Part) -> Strings:
     return Strings(**{f.name: getattr(p, f.name) for p in parts for f in fields(p)})
 
 
-JA = _joined(common.JA, round_part.JA, dashboard.JA, reports.JA)
-EN = _joined(common.EN, round_part.EN, dashboard.EN, reports.EN)
+JA = _joined(common.JA, round_part.JA, dashboard.JA, reports.JA, salons.JA)
+EN = _joined(common.EN, round_part.EN, dashboard.EN, reports.EN, salons.EN)
 
 CATALOGS: dict[str, Strings] = {"ja": JA, "en": EN}
 
