@@ -16,13 +16,16 @@ import pytest
 from sqlite_utils import Database
 
 from tests.conftest import resident_row
-from tests.support import BASE_URL, T0, Council, Stores, enrol_device
+from tests.support import BASE_URL, T0, Council, Stores, enrol_device, visible
 from watchapp import store
 from watchapp.domain import kinds
 from watchapp.domain.kinds import KINDS, Kind, KindError, register, unregister
 from watchapp.domain.kinds.base import (
     EVERYONE,
     STAFF,
+    HeldBy,
+    History,
+    moment,
     number,
     ref,
     text,
@@ -95,6 +98,21 @@ def test_references_purges_and_own_ids() -> None:
     }
 
 
+def test_how_field_workers_hold_each_kind() -> None:
+    """As the engines' SQL had it: their residents' records and history,
+    their own assignments, user, group and district; visits only recent."""
+    held = {name: (k.held_by, k.history) for name, k in KINDS.items()}
+    assert held == {
+        "districts": (HeldBy.OWN_DISTRICT, None),
+        "groups": (HeldBy.OWN_GROUP, None),
+        "users": (HeldBy.SELF, None),
+        "residents": (HeldBy.RESIDENT, History.ALL),
+        "assignments": (HeldBy.OWN_ASSIGNMENT, History.ALL),
+        "visits": (HeldBy.RESIDENT, History.RECENT),
+        "concern_updates": (HeldBy.RESIDENT, History.ALL),
+    }
+
+
 def test_limits_are_declared_not_guessed_from_names() -> None:
     limits = {
         (name, f.name): (f.max_chars, f.multiline, f.id_like)
@@ -136,6 +154,25 @@ def notes(**changes: Any) -> Kind:
         ({"withheld": ("topic",)}, "least data is about a resident"),
         ({"indexes": (("colour",),)}, "no field colour"),
         ({"table": "visits"}, "visits: already registered"),
+        ({"held_by": HeldBy.RESIDENT}, "held by resident: no resident_id"),
+        ({"held_by": HeldBy.OWN_ASSIGNMENT}, "held by own_assignment: no user_id"),
+        ({"history": History.ALL}, "history is of records held by resident or"),
+        (
+            {
+                "fields": (ref("resident_id"), moment("at")),
+                "held_by": HeldBy.OWN_ASSIGNMENT,
+                "history": History.ALL,
+            },
+            "held by own_assignment: no user_id",
+        ),
+        (
+            {
+                "fields": (ref("resident_id"),),
+                "held_by": HeldBy.RESIDENT,
+                "history": History.RECENT,
+            },
+            "recent history needs held by resident and a clock field",
+        ),
     ],
 )
 def test_a_bad_declaration_is_refused_and_nothing_registered(
@@ -394,3 +431,78 @@ def test_every_kind_goes_with_its_district(
         db, {}, cursor="", purge_residents=[], purge_districts=["d1"], now_ms=T0_MS
     )
     assert [r["id"] for r in db.table("care_notes_for_test").rows] == ["c2"]
+
+
+# ---- which records a field worker's device holds follows the registry ----------------
+
+HELD_NOTES = Kind(
+    "held_notes_for_test",
+    (ref("group_id"), ref("resident_id", "residents"), text("topic", max_chars=40)),
+    ("district_id", "group_id"),
+    writers=STAFF,
+    purged_by={"residents": "resident_id"},
+    held_by=HeldBy.RESIDENT,
+    history=History.ALL,
+)
+
+
+def held_note(note_id: str, resident: str, kind: Kind = HELD_NOTES) -> dict[str, Any]:
+    return {
+        "kind": kind.table,
+        "id": note_id,
+        "deleted": False,
+        "district_id": "d1",
+        "group_id": "g1",
+        "resident_id": resident,
+        "topic": "stairs",
+    }
+
+
+@pytest.fixture
+def held_council(stores: Stores, tmp_path: Path) -> Iterator[Council]:
+    """A council opened with HELD_NOTES and CARE_NOTES (held by no field
+    worker) registered."""
+    registered = [register(HELD_NOTES), register(CARE_NOTES)]
+    try:
+        council = stores.council(tmp_path / "server.sqlite")
+        yield council
+        council.close()
+    finally:
+        for kind in registered:
+            unregister(kind.table)
+
+
+async def test_a_kind_held_by_resident_reaches_that_residents_volunteer_only(
+    held_council: Council, tmp_path: Path
+) -> None:
+    """Declared ``held_by`` resident, with history: a note about r1 comes to
+    vol1 (r1's volunteer) with r1's history at enrolment, and a later one by
+    pull; vol2 gets only the note about r3, theirs. No engine knows the kind."""
+    council = held_council
+    council.write(held_note("h1", "r1"), held_note("h3", "r3"))
+    vol1 = await enrol_device(council, tmp_path, "vol1")
+    vol2 = await enrol_device(council, tmp_path, "vol2")
+    assert set(visible(vol1.db, HELD_NOTES.table)) == {"h1"}
+    assert set(visible(vol2.db, HELD_NOTES.table)) == {"h3"}
+
+    council.write(held_note("h2", "r2"), held_note("h4", "r3"))
+    await vol1.state.sync_now()
+    await vol2.state.sync_now()
+    assert set(visible(vol1.db, HELD_NOTES.table)) == {"h1", "h2"}
+    assert set(visible(vol2.db, HELD_NOTES.table)) == {"h3", "h4"}
+
+
+async def test_a_kind_held_by_no_field_worker_stays_off_their_phones(
+    held_council: Council, tmp_path: Path
+) -> None:
+    """CARE_NOTES has a resident_id but declares no ``held_by``: coordinators
+    get it, volunteers do not, though it is about their resident."""
+    council = held_council
+    council.write(held_note("c1", "r1", CARE_NOTES))
+    vol1 = await enrol_device(council, tmp_path, "vol1")
+    coordinator = await enrol_device(council, tmp_path, "coord1")
+    council.write(held_note("c2", "r1", CARE_NOTES))
+    await vol1.state.sync_now()
+    await coordinator.state.sync_now()
+    assert visible(vol1.db, CARE_NOTES.table) == {}
+    assert set(visible(coordinator.db, CARE_NOTES.table)) == {"c1", "c2"}

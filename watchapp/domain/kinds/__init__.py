@@ -11,7 +11,9 @@ pushed and pulled like any other:
   OpenAPI document (watchapp/server/sync.py);
 - who may write what, and the references that must exist
   (watchapp/server/rules.py, watchapp/server/judge.py);
-- the server's columns (watchapp/server/store/).
+- the server's columns (watchapp/server/store/), and which records a field
+  worker's device pulls (:attr:`Kind.held_by`, :attr:`Kind.history`, compiled
+  to SQL by each engine).
 """
 
 from __future__ import annotations
@@ -23,21 +25,27 @@ from typing import TypeVar
 from watchapp.domain.kinds import core, watch
 from watchapp.domain.kinds.base import (
     ENVELOPE,
+    HOLDING,
     ID_MAX_CHARS,
     TEXT_MAX_CHARS,
     Field,
     FieldType,
+    HeldBy,
+    History,
     Kind,
 )
 from watchapp.domain.model import Role
 
 __all__ = [
     "ENVELOPE",
+    "HOLDING",
     "ID_MAX_CHARS",
     "KINDS",
     "TEXT_MAX_CHARS",
     "Field",
     "FieldType",
+    "HeldBy",
+    "History",
     "Kind",
     "KindError",
     "per_kind",
@@ -137,6 +145,7 @@ def _check(kind: Kind) -> None:
             problems.append("least data is about a resident: no resident_id")
         if kind.withheld_whole and "visit_id" not in fields:
             problems.append("withheld whole unless about one's visit: no visit_id")
+    problems += _holding_problems(kind, fields)
     if kind.clock_field and _type_of(kind, kind.clock_field) is not FieldType.DATETIME:
         problems.append(f"{kind.clock_field}: the clock checks need a datetime")
     # The server keeps every kind in one table, a column per field name.
@@ -147,6 +156,25 @@ def _check(kind: Kind) -> None:
                 problems.append(f"{f.name} is {theirs.value} in {other.table}")
     if problems:
         raise KindError(f"{kind.table}: {'; '.join(problems)}")
+
+
+def _holding_problems(kind: Kind, fields: set[str]) -> list[str]:
+    """The column each way of holding compares must be the kind's; history
+    is what comes with one resident, so it needs their id."""
+    columns = {*fields, *([kind.own_id_as] if kind.own_id_as else [])}
+    problems = []
+    if kind.held_by is not None and HOLDING[kind.held_by][0] not in columns:
+        problems.append(f"held by {kind.held_by.value}: no {HOLDING[kind.held_by][0]}")
+    if kind.history is not None:
+        if kind.held_by not in {HeldBy.RESIDENT, HeldBy.OWN_ASSIGNMENT}:
+            problems.append("history is of records held by resident or assignment")
+        elif "resident_id" not in columns:
+            problems.append("history is about a resident: no resident_id")
+    if kind.history is History.RECENT and (
+        kind.held_by is not HeldBy.RESIDENT or kind.clock_field is None
+    ):
+        problems.append("recent history needs held by resident and a clock field")
+    return problems
 
 
 def _type_of(kind: Kind, name: str) -> FieldType | None:

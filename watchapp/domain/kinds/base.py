@@ -90,6 +90,37 @@ def moment(name: str) -> Field:
     return Field(name, FieldType.DATETIME)
 
 
+class HeldBy(StrEnum):
+    """How a field worker's device (a volunteer's, an organiser's) may hold a
+    kind's records. Coordinators hold their districts and admins everything,
+    whatever the kind; a kind held in none of these ways stays off phones."""
+
+    RESIDENT = "resident"  # about one of their residents (its resident_id)
+    OWN_ASSIGNMENT = "own_assignment"  # theirs: its user_id is the worker's
+    SELF = "self"  # the worker's own record: its id is their user id
+    OWN_GROUP = "own_group"  # their group's record: its id is their group's
+    OWN_DISTRICT = "own_district"  # their district's: its id is their district's
+
+
+# What each way compares: a column of the record with what the server knows
+# of the field worker (the names of watchapp.server.store.base.Scope).
+# "residents" is a set: the column is one of them.
+HOLDING: dict[HeldBy, tuple[str, str]] = {
+    HeldBy.RESIDENT: ("resident_id", "residents"),
+    HeldBy.OWN_ASSIGNMENT: ("user_id", "user_id"),
+    HeldBy.SELF: ("id", "user_id"),
+    HeldBy.OWN_GROUP: ("id", "group_id"),
+    HeldBy.OWN_DISTRICT: ("id", "district_id"),
+}
+
+
+class History(StrEnum):
+    """What of a kind comes with a resident newly assigned to a field worker."""
+
+    ALL = "all"  # every record about the resident held so
+    RECENT = "recent"  # those whose clock field is within the recent window
+
+
 ENVELOPE: tuple[Field, ...] = (
     ref("id"),  # UUIDv7, minted on the device
     text("hlc"),  # its form is the clock's own (watchapp.domain.hlc)
@@ -122,6 +153,10 @@ class Kind:
     - ``clock_field``: the moment the record is about, checked against the
       server's clock and against when the device wrote it.
     - ``indexes``: the device's indexes on the kind's table, by columns.
+    - ``held_by``: how a field worker's device may hold its records
+      (:class:`HeldBy`); None: not at all.
+    - ``history``: whether its records about a newly assigned resident come
+      with that resident (:class:`History`), and which.
 
     Least data: of a resident who has not consented (honnin doui), a
     volunteer's phone gets only what a visit needs. ``withheld`` names the
@@ -140,6 +175,8 @@ class Kind:
     indexes: tuple[tuple[str, ...], ...] = ()
     withheld: tuple[str, ...] = ()
     withheld_whole: bool = False
+    held_by: HeldBy | None = None
+    history: History | None = None
 
     @property
     def wire_fields(self) -> tuple[Field, ...]:

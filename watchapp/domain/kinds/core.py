@@ -5,6 +5,7 @@ from __future__ import annotations
 from watchapp.domain.kinds.base import (
     ADMINS,
     STAFF,
+    HeldBy,
     Kind,
     choice,
     ref,
@@ -19,13 +20,21 @@ FAMILY: tuple[Kind, ...] = (
         ("district_id",),
         writers=ADMINS,
         own_id_as="district_id",  # a district is its own scope
+        held_by=HeldBy.OWN_DISTRICT,
     ),
-    Kind("groups", (text("name"),), ("district_id",), writers=STAFF),
+    Kind(
+        "groups",
+        (text("name"),),
+        ("district_id",),
+        writers=STAFF,
+        held_by=HeldBy.OWN_GROUP,
+    ),
     Kind(
         "users",
         (ref("group_id"), text("name"), choice("role", Role)),
         ("district_id", "group_id"),
         writers=STAFF,
         own_id_as="user_id",
+        held_by=HeldBy.SELF,
     ),
 )

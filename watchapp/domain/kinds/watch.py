@@ -5,6 +5,8 @@ from __future__ import annotations
 from watchapp.domain.kinds.base import (
     EVERYONE,
     STAFF,
+    HeldBy,
+    History,
     Kind,
     choice,
     day,
@@ -37,6 +39,8 @@ FAMILY: tuple[Kind, ...] = (
         writers=STAFF,
         purged_by={"residents": "id"},
         own_id_as="resident_id",
+        held_by=HeldBy.RESIDENT,
+        history=History.ALL,
     ),
     Kind(
         "assignments",
@@ -50,6 +54,10 @@ FAMILY: tuple[Kind, ...] = (
         writers=STAFF,
         purged_by=_BY_RESIDENT,
         indexes=(("user_id", "resident_id"),),
+        # A volunteer holds their own; another's for the same resident is not
+        # theirs to see.
+        held_by=HeldBy.OWN_ASSIGNMENT,
+        history=History.ALL,
     ),
     Kind(
         "visits",
@@ -72,6 +80,8 @@ FAMILY: tuple[Kind, ...] = (
         # The date and outcome plan the next visit; what was of concern
         # and what was written about it are the resident's own business.
         withheld=("concern_category", "urgency", "note"),
+        held_by=HeldBy.RESIDENT,
+        history=History.RECENT,  # a visit long ago does not plan the next
     ),
     Kind(
         "concern_updates",
@@ -88,5 +98,7 @@ FAMILY: tuple[Kind, ...] = (
         purged_by=_BY_RESIDENT,
         indexes=(("visit_id",),),
         withheld_whole=True,
+        held_by=HeldBy.RESIDENT,
+        history=History.ALL,
     ),
 )

@@ -93,6 +93,16 @@ def _program(name: str) -> str:
     return str(versions[-1])
 
 
+def _field_worker_params(scope: Scope) -> dict[str, Any]:
+    """What :func:`postgres_sql.held_sql` and ``history_sql`` are bound to."""
+    return {
+        "district_id": scope.district_id,
+        "group_id": scope.group_id,
+        "user_id": scope.user_id,
+        "residents": sorted(scope.residents),
+    }
+
+
 def _stored_row(r: tuple[Any, ...]) -> tuple[int, Stored]:
     return int(r[0]), Stored(r[1], r[2], r[3], r[4], bool(r[5]), *r[6:])
 
@@ -794,41 +804,21 @@ class PostgresServerStore:
         """As in SQLite: up to ``limit`` bodies in scope after ``seq``, and the
         last seq read. Both read one snapshot, so a change that commits
         meanwhile is neither returned nor counted as read."""
-        params: list[Any]
+        params: dict[str, Any] = {"seq": seq, "limit": limit}
         if scope.everything:
-            where, params = "true", []
+            where = "true"
         elif scope.districts:
-            where, params = "district_id = ANY(%s)", [sorted(scope.districts)]
+            where = "district_id = ANY(%(districts)s)"
+            params["districts"] = sorted(scope.districts)
         else:
-            residents = sorted(scope.residents)
-            where = (
-                "district_id IN (SELECT %s"
-                "   UNION SELECT district_id FROM records"
-                "   WHERE kind = 'groups' AND id = %s"
-                "   UNION SELECT district_id FROM resident_districts"
-                "   WHERE resident_id = ANY(%s))"
-                " AND ((resident_id = ANY(%s) AND kind != 'assignments')"
-                " OR (kind = 'assignments' AND user_id = %s)"
-                " OR (kind = 'users' AND id = %s)"
-                " OR (kind = 'groups' AND id = %s)"
-                " OR (kind = 'districts' AND id = %s))"
-            )
-            params = [
-                scope.district_id,
-                scope.group_id,
-                residents,
-                residents,
-                scope.user_id,
-                scope.user_id,
-                scope.group_id,
-                scope.district_id,
-            ]
+            where = sql.held_sql(self._ensure_kinds())
+            params.update(_field_worker_params(scope))
         body = self._body()
         with self._transaction(snapshot=True) as conn:
             rows = conn.execute(
-                f"SELECT seq, {body} FROM records WHERE seq > %s AND {where}"
-                " ORDER BY seq LIMIT %s",
-                [seq, *params, limit],
+                f"SELECT seq, {body} FROM records WHERE seq > %(seq)s AND {where}"
+                " ORDER BY seq LIMIT %(limit)s",
+                params,
             ).fetchall()
             # A short page means nothing else in scope up to the newest change.
             last = self._max_seq(conn) if len(rows) < limit else int(rows[-1][0])
@@ -837,38 +827,21 @@ class PostgresServerStore:
     def history(
         self, user_id: str, residents: Iterable[str], *, since: datetime
     ) -> list[str]:
-        """As in SQLite: a newly assigned resident's record, recent visits and
-        concern updates (visits found through ``seq_days``, as there)."""
+        """As in SQLite: what comes with newly assigned residents
+        (:attr:`Kind.history`), recent ones found through ``seq_days``."""
+        wanted = sql.history_sql(self._ensure_kinds())
+        if not wanted:
+            return []
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
+        params = _field_worker_params(
+            Scope(user_id=user_id, residents=frozenset(residents))
+        )
+        params.update(beyond=2**62, first_day=first_day, since=format_datetime(since))
         body = self._body()
         with self._connection() as conn:
             rows = conn.execute(
-                f"""
-                SELECT {body} FROM records WHERE seq IN (
-                  SELECT seq FROM records
-                  WHERE resident_id = ANY(%(residents)s)
-                    AND kind != 'visits'
-                    AND (kind IN ('residents', 'concern_updates')
-                         OR (kind = 'assignments' AND user_id = %(user)s))
-                  UNION ALL
-                  SELECT seq FROM records
-                  WHERE district_id IN (
-                      SELECT district_id FROM resident_districts
-                      WHERE resident_id = ANY(%(residents)s))
-                    AND seq >= (SELECT coalesce(min(first_seq), %(beyond)s)
-                                FROM seq_days WHERE day >= %(first_day)s)
-                    AND kind = 'visits'
-                    AND resident_id = ANY(%(residents)s)
-                    AND visited_at >= %(since)s)
-                ORDER BY seq
-                """,
-                {
-                    "residents": sorted(residents),
-                    "user": user_id,
-                    "beyond": 2**62,
-                    "first_day": first_day,
-                    "since": format_datetime(since),
-                },
+                f"SELECT {body} FROM records WHERE seq IN ({wanted}) ORDER BY seq",
+                params,
             ).fetchall()
         return [r[0] for r in rows]
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from watchapp.domain.kinds import HOLDING, HeldBy, History
 from watchapp.domain.schema import KINDS, FieldType, Kind
 
 TEXT = 'TEXT COLLATE "C"'
@@ -119,8 +120,6 @@ _COLUMN_TYPES = {
 # How information_schema names the types above.
 CATALOG_TYPES = {TEXT: "text", "BIGINT": "bigint", "BOOLEAN": "boolean"}
 
-# Residents and users are indexed by their own id in these columns.
-OWN_ID_AS = {"residents": "resident_id", "users": "user_id"}
 ENVELOPE_COLUMNS = ("id", "hlc", "origin", "deleted", "district_id")
 
 
@@ -166,8 +165,10 @@ class KindSql:
 def kind_sql(kind: Kind) -> KindSql:
     columns = [f.name for f in kind.wire_fields]
     keys = list(columns)
-    if kind.table in OWN_ID_AS:
-        columns.append(OWN_ID_AS[kind.table])
+    # Residents and users are indexed by their own id in these columns (a
+    # district's own id is its district_id on the wire already).
+    if kind.own_id_as is not None and kind.own_id_as not in columns:
+        columns.append(kind.own_id_as)
         keys.append("id")
     types = {f.name: _COLUMN_TYPES[f.datatype] for f in kind.wire_fields}
     names = ", ".join(columns)
@@ -212,3 +213,98 @@ def body_sql(kinds: tuple[Kind, ...]) -> str:
     """SQL for a row's wire JSON, whatever its kind (of ``kinds``)."""
     cases = " ".join(f"WHEN '{k.table}' THEN {json_sql(k)}" for k in kinds)
     return f"CASE kind {cases} END"
+
+
+def _is_kind(tables: list[str]) -> str:
+    """``kind = 'visits'``, or ``kind IN ('residents', 'visits')``."""
+    if len(tables) == 1:
+        return f"kind = '{tables[0]}'"
+    listed = ", ".join(f"'{t}'" for t in tables)
+    return f"kind IN ({listed})"
+
+
+def _held_by(
+    kinds: tuple[Kind, ...], how: HeldBy, history: History | None = None
+) -> list[str]:
+    """The kinds a field worker holds ``how`` (and that come ``history``)."""
+    return [
+        k.table
+        for k in kinds
+        if k.held_by is how and (history is None or k.history is history)
+    ]
+
+
+def _matches(how: HeldBy) -> str:
+    column, of_scope = HOLDING[how]
+    if of_scope == "residents":  # the one set: bound as an array
+        return f"{column} = ANY(%(residents)s)"
+    return f"{column} = %({of_scope})s"
+
+
+@functools.cache
+def held_sql(kinds: tuple[Kind, ...]) -> str:
+    """Which records a field worker's device holds (:attr:`Kind.held_by`), as
+    in SQLite: filed under their own district, their group's, or one their
+    residents' records are filed under; and held so by their kind. Named
+    parameters: district_id, group_id, user_id, residents."""
+    frame = ["SELECT %(district_id)s"]
+    if groups := _held_by(kinds, HeldBy.OWN_GROUP):
+        frame.append(
+            f"SELECT district_id FROM records WHERE {_is_kind(groups)}"
+            " AND id = %(group_id)s"
+        )
+    frame.append(
+        "SELECT district_id FROM resident_districts"
+        " WHERE resident_id = ANY(%(residents)s)"
+    )
+    held = [
+        f"({_is_kind(tables)} AND {_matches(how)})"
+        for how in HeldBy
+        if (tables := _held_by(kinds, how))
+    ]
+    return (
+        f"district_id IN ({' UNION '.join(frame)}) AND ({' OR '.join(held) or 'false'})"
+    )
+
+
+@functools.cache
+def history_sql(kinds: tuple[Kind, ...]) -> str:
+    """The seqs of what comes with newly assigned residents
+    (:attr:`Kind.history`), as in SQLite; "" for none. Named parameters: as
+    :func:`held_sql`'s, and since, first_day, beyond for the window."""
+    whole = [
+        _is_kind(tables)
+        if how is HeldBy.RESIDENT
+        else f"({_is_kind(tables)} AND {_matches(how)})"
+        for how in HeldBy
+        if (tables := _held_by(kinds, how, History.ALL))
+    ]
+    by_clock: dict[str, list[str]] = {}
+    for kind in kinds:
+        if kind.held_by is HeldBy.RESIDENT and kind.history is History.RECENT:
+            by_clock.setdefault(str(kind.clock_field), []).append(kind.table)
+    parts = []
+    if whole:
+        # The index by resident leaves visits out: saying so lets it serve.
+        parts.append(
+            "SELECT seq FROM records WHERE resident_id = ANY(%(residents)s)"
+            f" AND kind != 'visits' AND ({' OR '.join(whole)})"
+        )
+    if by_clock:
+        # From the districts the residents' records are filed under, from the
+        # first seq written since the window began (seq_days): a record
+        # reaches the server after its clock field (the clock check).
+        in_window = " OR ".join(
+            f"({_is_kind(tables)} AND {clock} >= %(since)s)"
+            for clock, tables in by_clock.items()
+        )
+        parts.append(
+            "SELECT seq FROM records WHERE district_id IN ("
+            "   SELECT district_id FROM resident_districts"
+            "   WHERE resident_id = ANY(%(residents)s))"
+            " AND seq >= (SELECT coalesce(min(first_seq), %(beyond)s)"
+            "   FROM seq_days WHERE day >= %(first_day)s)"
+            " AND resident_id = ANY(%(residents)s)"
+            f" AND ({in_window})"
+        )
+    return " UNION ALL ".join(parts)

@@ -28,7 +28,14 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from watchapp.domain.hlc import Hlc, tick
-from watchapp.domain.kinds import FieldType, per_kind, when_changed
+from watchapp.domain.kinds import (
+    HOLDING,
+    FieldType,
+    HeldBy,
+    History,
+    per_kind,
+    when_changed,
+)
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS, format_datetime, json_object_sql
 from watchapp.server.store.base import (
@@ -341,6 +348,119 @@ BODY = ""  # the SQL of _body_sql(), set just below and when a kind is added
 def _derive_body() -> None:
     global BODY
     BODY = _body_sql()
+
+
+def _is_kind(tables: Sequence[str], column: str = "kind") -> str:
+    """``kind = 'visits'``, or ``kind IN ('residents', 'visits')``."""
+    if len(tables) == 1:
+        return f"{column} = '{tables[0]}'"
+    listed = ", ".join(f"'{t}'" for t in tables)
+    return f"{column} IN ({listed})"
+
+
+def _held_by(how: HeldBy, history: History | None = None) -> list[str]:
+    """The kinds a field worker holds ``how`` (and that come ``history``)."""
+    return [
+        k.table
+        for k in KINDS.values()
+        if k.held_by is how and (history is None or k.history is history)
+    ]
+
+
+def _matches(how: HeldBy) -> str:
+    column, of_scope = HOLDING[how]
+    if of_scope == "residents":  # the one set: bound as a JSON array
+        return f"{column} IN (SELECT value FROM json_each(:residents))"
+    return f"{column} = :{of_scope}"
+
+
+def _held_sql() -> str:
+    """Which records a field worker's device holds (:attr:`Kind.held_by`),
+    with :func:`_field_worker_params`. All are filed under their own
+    district, their group's, or one their residents' records are filed
+    under (resident_districts): that keeps the read on the index by
+    (district_id, seq)."""
+    frame = ["SELECT :district_id"]
+    if groups := _held_by(HeldBy.OWN_GROUP):
+        frame.append(
+            f"SELECT district_id FROM records WHERE {_is_kind(groups)}"
+            " AND id = :group_id"
+        )
+    frame.append(
+        "SELECT district_id FROM resident_districts"
+        " WHERE resident_id IN (SELECT value FROM json_each(:residents))"
+    )
+    # "+kind": the kind filters, it does not pick an index. Else SQLite may
+    # look each way up by (kind, id) and sort them all, where a page wants
+    # the walk by (district_id, seq) that LIMIT stops early.
+    held = [
+        f"({_is_kind(tables, '+kind')} AND {_matches(how)})"
+        for how in HeldBy
+        if (tables := _held_by(how))
+    ]
+    return f"district_id IN ({' UNION '.join(frame)}) AND ({' OR '.join(held) or '0'})"
+
+
+def _history_sql() -> str:
+    """The seqs of what comes with newly assigned residents (:attr:`Kind.history`),
+    with :func:`_field_worker_params` and the window's; "" for none."""
+    whole = [
+        _is_kind(tables)
+        if how is HeldBy.RESIDENT
+        else f"({_is_kind(tables)} AND {_matches(how)})"
+        for how in HeldBy
+        if (tables := _held_by(how, History.ALL))
+    ]
+    recent = _held_by(HeldBy.RESIDENT, History.RECENT)
+    by_clock: dict[str, list[str]] = {}
+    for table in recent:
+        by_clock.setdefault(str(KINDS[table].clock_field), []).append(table)
+    parts = []
+    if whole:
+        # The index by resident leaves visits out (m003): saying so lets it serve.
+        parts.append(
+            "SELECT seq FROM records"
+            " WHERE resident_id IN (SELECT value FROM json_each(:residents))"
+            f" AND kind != 'visits' AND ({' OR '.join(whole)})"
+        )
+    if recent:
+        # Not by resident: from the districts the residents' records are filed
+        # under, from the first seq written since the window began (seq_days).
+        # A record reaches the server after its clock field (the clock check),
+        # so any since ``since`` was written at or after ``since`` less that leeway.
+        in_window = " OR ".join(
+            f"({_is_kind(tables)} AND {clock} >= :since)"
+            for clock, tables in by_clock.items()
+        )
+        parts.append(
+            "SELECT seq FROM records INDEXED BY records_by_district"
+            " WHERE district_id IN (SELECT district_id FROM resident_districts"
+            "   WHERE resident_id IN (SELECT value FROM json_each(:residents)))"
+            " AND seq >= (SELECT coalesce(min(first_seq), :beyond)"
+            "   FROM seq_days WHERE day >= :first_day)"
+            " AND resident_id IN (SELECT value FROM json_each(:residents))"
+            f" AND ({in_window})"
+        )
+    return " UNION ALL ".join(parts)
+
+
+HELD = ""  # the SQL of _held_sql(), set just below and when a kind is added
+HISTORY = ""  # the SQL of _history_sql(), likewise
+
+
+@when_changed
+def _derive_scope() -> None:
+    global HELD, HISTORY
+    HELD, HISTORY = _held_sql(), _history_sql()
+
+
+def _field_worker_params(scope: Scope) -> dict[str, Any]:
+    return {
+        "district_id": scope.district_id,
+        "group_id": scope.group_id,
+        "user_id": scope.user_id,
+        "residents": json.dumps(sorted(scope.residents)),
+    }
 
 
 _SQL_TYPES = {FieldType.INT: "INTEGER", FieldType.BOOL: "INTEGER"}  # else TEXT
@@ -1029,44 +1149,20 @@ class SqliteServerStore:
         The last seq read can be beyond the last body returned when the page
         ends on records out of scope, so the next pull does not re-read them.
         """
-        params: list[Any]
+        params: dict[str, Any] = {"seq": seq, "limit": limit}
         if scope.everything:
-            where, params = "1", []
+            where = "1"
         elif scope.districts:
-            where = "district_id IN (SELECT value FROM json_each(?))"
-            params = [json.dumps(sorted(scope.districts))]
+            where = "district_id IN (SELECT value FROM json_each(:districts))"
+            params["districts"] = json.dumps(sorted(scope.districts))
         else:
-            # All filed under their own district, their group's, or one their
-            # residents' records are filed under (resident_districts).
-            residents = json.dumps(sorted(scope.residents))
-            where = (
-                "district_id IN (SELECT ?"
-                "   UNION SELECT district_id FROM records"
-                "   WHERE kind = 'groups' AND id = ?"
-                "   UNION SELECT district_id FROM resident_districts"
-                "   WHERE resident_id IN (SELECT value FROM json_each(?)))"
-                " AND ((resident_id IN (SELECT value FROM json_each(?))"
-                "   AND kind != 'assignments')"
-                " OR (kind = 'assignments' AND user_id = ?)"
-                " OR (kind = 'users' AND id = ?)"
-                " OR (kind = 'groups' AND id = ?)"
-                " OR (kind = 'districts' AND id = ?))"
-            )
-            params = [
-                scope.district_id,
-                scope.group_id,
-                residents,
-                residents,
-                scope.user_id,
-                scope.user_id,
-                scope.group_id,
-                scope.district_id,
-            ]
+            where = HELD
+            params.update(_field_worker_params(scope))
         with self._lock:
             rows = self.db.execute(
-                f"SELECT seq, {BODY} FROM records WHERE seq > ? AND {where}"
-                " ORDER BY seq LIMIT ?",
-                [seq, *params, limit],
+                f"SELECT seq, {BODY} FROM records WHERE seq > :seq AND {where}"
+                " ORDER BY seq LIMIT :limit",
+                params,
             ).fetchall()
             # A short page means nothing else in scope up to the newest change.
             last = self.max_seq() if len(rows) < limit else rows[-1][0]
@@ -1075,44 +1171,24 @@ class SqliteServerStore:
     def history(
         self, user_id: str, residents: Iterable[str], *, since: datetime
     ) -> list[str]:
-        """A newly assigned resident's record, recent visits and concern updates.
+        """What comes with newly assigned residents (:attr:`Kind.history`):
+        their record, own assignments, concern updates and recent visits.
 
-        Visits are not indexed by resident: they are read from the districts
-        the resident's records are filed under (resident_districts), from the
-        first seq written since the window began. A visit reaches the server
-        after it was made (the clock check), so any visit since ``since`` was
-        written at or after ``since`` less that leeway.
+        Recent ones are read from the districts the residents' records are
+        filed under, from the first seq written since the window began: see
+        :func:`_history_sql`.
         """
+        if not HISTORY:
+            return []
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
-        wanted = json.dumps(sorted(residents))
+        params = _field_worker_params(
+            Scope(user_id=user_id, residents=frozenset(residents))
+        )
+        params.update(beyond=2**62, first_day=first_day, since=format_datetime(since))
         with self._lock:
             rows = self.db.execute(
-                f"""
-                SELECT {BODY} FROM records WHERE seq IN (
-                  SELECT seq FROM records
-                  WHERE resident_id IN (SELECT value FROM json_each(:residents))
-                    AND kind != 'visits'
-                    AND (kind IN ('residents', 'concern_updates')
-                         OR (kind = 'assignments' AND user_id = :user))
-                  UNION ALL
-                  SELECT seq FROM records INDEXED BY records_by_district
-                  WHERE district_id IN (
-                      SELECT district_id FROM resident_districts
-                      WHERE resident_id IN (SELECT value FROM json_each(:residents)))
-                    AND seq >= (SELECT coalesce(min(first_seq), :beyond)
-                                FROM seq_days WHERE day >= :first_day)
-                    AND kind = 'visits'
-                    AND resident_id IN (SELECT value FROM json_each(:residents))
-                    AND visited_at >= :since)
-                ORDER BY seq
-                """,
-                {
-                    "residents": wanted,
-                    "user": user_id,
-                    "beyond": 2**62,
-                    "first_day": first_day,
-                    "since": format_datetime(since),
-                },
+                f"SELECT {BODY} FROM records WHERE seq IN ({HISTORY}) ORDER BY seq",
+                params,
             ).fetchall()
         return [r[0] for r in rows]
 
