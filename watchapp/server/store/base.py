@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from watchapp.domain.hlc import Hlc, tick
 from watchapp.domain.model import Role
 from watchapp.sync.protocol import Change, Rejection
 
@@ -289,3 +290,33 @@ class ServerStore(
 def judge_nothing(change: Change, stored: Stored) -> Rejection | None:
     """An :data:`Admit` for a judgement already carried out."""
     return None
+
+
+def user_record(
+    *, user_id: str, name: str, role: Role, district_id: str, group_id: str
+) -> dict[str, Any]:
+    """A new user's ``users`` record, as :meth:`Accounts.create_user` writes it."""
+    return {
+        "kind": "users",
+        "id": user_id,
+        "deleted": False,
+        "district_id": district_id,
+        "group_id": group_id,
+        "name": name,
+        "role": role.value,
+    }
+
+
+def stamp_server_records(
+    changes: Sequence[dict[str, Any]], last: Hlc, *, now: datetime
+) -> tuple[list[Change], Hlc]:
+    """Records written on the server itself (admin, seed), stamped one after
+    another with its clock from ``last``, its origin "server"; and the last
+    stamp, for the engine to keep."""
+    stamped = []
+    for change in changes:
+        last = tick(last, int(now.timestamp() * 1000))
+        record = {k: v for k, v in change.items() if k != "kind"}
+        record.update(hlc=str(last), origin="server")
+        stamped.append(Change(change["kind"], record))
+    return stamped, last

@@ -32,7 +32,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolClosed
 
-from watchapp.domain.hlc import Hlc, tick
+from watchapp.domain.hlc import Hlc
 from watchapp.domain.model import Role
 from watchapp.domain.schema import KINDS, Kind, format_datetime
 from watchapp.server.store import postgres_sql as sql
@@ -51,6 +51,8 @@ from watchapp.server.store.base import (
     StoreUnavailable,
     WriteQuotaExceeded,
     judge_nothing,
+    stamp_server_records,
+    user_record,
 )
 from watchapp.server.store.sqlite import new_epoch
 from watchapp.sync.protocol import CLOCK_AHEAD_LIMIT, Change, Rejection
@@ -391,15 +393,13 @@ class PostgresServerStore:
         districts: Iterable[str] = (),
         now: datetime,
     ) -> Account:
-        record = {
-            "kind": "users",
-            "id": user_id,
-            "deleted": False,
-            "district_id": district_id,
-            "group_id": group_id,
-            "name": name,
-            "role": role.value,
-        }
+        record = user_record(
+            user_id=user_id,
+            name=name,
+            role=role,
+            district_id=district_id,
+            group_id=group_id,
+        )
         with self._writing() as conn:
             self._write_server_records(conn, [record], now)
             for d in districts:
@@ -789,12 +789,7 @@ class PostgresServerStore:
         row = conn.execute("SELECT hlc FROM server_state").fetchone()
         assert row is not None
         last = Hlc.parse(row[0])
-        stamped = []
-        for change in changes:
-            last = tick(last, int(now.timestamp() * 1000))
-            record = {k: v for k, v in change.items() if k != "kind"}
-            record.update(hlc=str(last), origin="server")
-            stamped.append(Change(change["kind"], record))
+        stamped, last = stamp_server_records(changes, last, now=now)
         conn.execute("UPDATE server_state SET hlc = %s", [str(last)])
         self._apply_in(conn, stamped, now=now)
 

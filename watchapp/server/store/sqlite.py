@@ -27,7 +27,7 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from watchapp.domain.hlc import Hlc, tick
+from watchapp.domain.hlc import Hlc
 from watchapp.domain.kinds import (
     HOLDING,
     FieldType,
@@ -52,6 +52,8 @@ from watchapp.server.store.base import (
     Stored,
     WriteQuotaExceeded,
     judge_nothing,
+    stamp_server_records,
+    user_record,
 )
 from watchapp.sync.protocol import CLOCK_AHEAD_LIMIT, Change, Rejection
 
@@ -668,15 +670,13 @@ class SqliteServerStore:
         districts: Iterable[str] = (),
         now: datetime,
     ) -> Account:
-        record = {
-            "kind": "users",
-            "id": user_id,
-            "deleted": False,
-            "district_id": district_id,
-            "group_id": group_id,
-            "name": name,
-            "role": role.value,
-        }
+        record = user_record(
+            user_id=user_id,
+            name=name,
+            role=role,
+            district_id=district_id,
+            group_id=group_id,
+        )
         with self._lock, self.db.atomic():
             self.write_server_records([record], now=now)
             for d in districts:
@@ -1132,12 +1132,7 @@ class SqliteServerStore:
                     0
                 ]
             )
-            stamped = []
-            for change in changes:
-                last = tick(last, int(now.timestamp() * 1000))
-                record = {k: v for k, v in change.items() if k != "kind"}
-                record.update(hlc=str(last), origin="server")
-                stamped.append(Change(change["kind"], record))
+            stamped, last = stamp_server_records(changes, last, now=now)
             self.db.execute("UPDATE meta SET value = ? WHERE key = 'hlc'", [str(last)])
             self.apply(stamped, now=now)
 
