@@ -54,6 +54,13 @@ ALL_KINDS = [
     "assignments",
     "visits",
     "concern_updates",
+    "salons",
+    "salon_organisers",
+    "salon_members",
+    "salon_sessions",
+    "salon_marks",
+    "salon_headcounts",
+    "salon_absences",
 ]
 
 
@@ -72,6 +79,18 @@ def test_who_may_write_each_kind() -> None:
         "assignments": STAFF,
         "visits": EVERYONE,
         "concern_updates": STAFF,
+        "salons": STAFF,
+        "salon_organisers": STAFF,
+        **dict.fromkeys(
+            (
+                "salon_members",
+                "salon_sessions",
+                "salon_marks",
+                "salon_headcounts",
+                "salon_absences",
+            ),
+            {Role.ORGANISER, *STAFF},
+        ),
     }
 
 
@@ -82,6 +101,7 @@ def test_references_purges_and_own_ids() -> None:
     }
     by_district = {"districts": "district_id"}
     by_resident = {**by_district, "residents": "resident_id"}
+    by_salon = {**by_district, "salons": "salon_id"}
     assert shape == {
         "districts": ({}, by_district, "district_id", None),
         "groups": ({}, by_district, None, None),
@@ -95,6 +115,38 @@ def test_references_purges_and_own_ids() -> None:
         ),
         "visits": ({"resident_id": "residents"}, by_resident, None, "visited_at"),
         "concern_updates": ({"resident_id": "residents"}, by_resident, None, None),
+        "salons": ({}, {**by_district, "salons": "id"}, "salon_id", None),
+        "salon_organisers": (
+            {"salon_id": "salons", "user_id": "users"},
+            by_salon,
+            None,
+            None,
+        ),
+        "salon_members": ({"salon_id": "salons"}, by_salon, None, None),
+        "salon_sessions": ({"salon_id": "salons"}, by_salon, None, None),
+        "salon_marks": (
+            {
+                "salon_id": "salons",
+                "session_id": "salon_sessions",
+                "member_id": "salon_members",
+            },
+            by_salon,
+            None,
+            None,
+        ),
+        "salon_headcounts": (
+            {"salon_id": "salons", "session_id": "salon_sessions"},
+            by_salon,
+            None,
+            None,
+        ),
+        # The volunteer's reason to visit goes with the resident.
+        "salon_absences": (
+            {"salon_id": "salons", "member_id": "salon_members"},
+            by_resident,
+            None,
+            None,
+        ),
     }
 
 
@@ -110,6 +162,27 @@ def test_how_field_workers_hold_each_kind() -> None:
         "assignments": (HeldBy.OWN_ASSIGNMENT, History.ALL),
         "visits": (HeldBy.RESIDENT, History.RECENT),
         "concern_updates": (HeldBy.RESIDENT, History.ALL),
+        # An organiser: the salons they organise, whole; their own organiser
+        # records (not who else organises); a volunteer: absences of their
+        # residents.
+        "salons": (HeldBy.SALON, History.ALL),
+        "salon_organisers": (HeldBy.OWN_ASSIGNMENT, None),
+        "salon_members": (HeldBy.SALON, History.ALL),
+        "salon_sessions": (HeldBy.SALON, History.ALL),
+        "salon_marks": (HeldBy.SALON, History.ALL),
+        "salon_headcounts": (HeldBy.SALON, History.ALL),
+        "salon_absences": (HeldBy.RESIDENT, History.ALL),
+    }
+
+
+def test_one_record_per_salon_and_day_per_member_per_device_count() -> None:
+    """What two offline devices must write as the same record."""
+    made_from = {name: k.id_from for name, k in KINDS.items() if k.id_from}
+    assert made_from == {
+        "salon_sessions": ("salon_id", "held_on"),
+        "salon_marks": ("session_id", "member_id"),
+        "salon_headcounts": ("session_id", "category", "first_time", "counted_on"),
+        "salon_absences": ("salon_id", "member_id"),
     }
 
 
@@ -154,6 +227,12 @@ def notes(**changes: Any) -> Kind:
         ({"withheld": ("topic",)}, "least data is about a resident"),
         ({"indexes": (("colour",),)}, "no field colour"),
         ({"table": "visits"}, "visits: already registered"),
+        ({"id_from": ("colour",)}, "id from unknown field colour"),
+        (
+            {"writers": EVERYONE, "field_writes": HeldBy.SALON},
+            "field workers write only for their salons",
+        ),
+        ({"held_by": HeldBy.SALON}, "held by salon: no salon_id"),
         ({"held_by": HeldBy.RESIDENT}, "held by resident: no resident_id"),
         ({"held_by": HeldBy.OWN_ASSIGNMENT}, "held by own_assignment: no user_id"),
         ({"history": History.ALL}, "history is of records held by resident or"),

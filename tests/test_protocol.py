@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from watchapp.domain.hlc import Hlc
+from watchapp.domain.ids import derived_id
 from watchapp.domain.kinds import (
     ENVELOPE,
     KINDS,
@@ -94,6 +95,8 @@ def _valid_record(kind: str) -> Record:
         record["district_id"] = record["id"]  # a district is its own scope
     if kind == "visits":  # a concern goes with "met, with a concern"
         record["outcome"] = "met_concern"
+    if made_from := KINDS[kind].id_from:  # one record per salon and day, say
+        record["id"] = derived_id(kind, tuple(record[n] for n in made_from))
     return record
 
 
@@ -167,6 +170,18 @@ def reference(obj: object, *, now: datetime) -> Verdict:
         return reference_visit(record, wall, latest)
     if kind == "districts" and record["district_id"] != record["id"]:
         return ("district_id", Reason.BAD_VALUE)
+    spec = KINDS[kind]
+    if spec.id_from and record["id"] != derived_id(
+        kind, tuple(record[n] for n in spec.id_from)
+    ):
+        return ("id", Reason.BAD_VALUE)
+    today = now.astimezone(JST).date()
+    for f in spec.fields:
+        value, days = record.get(f.name), f.future_days
+        if days is not None and value is not None:
+            latest = today + timedelta(days=days)
+            if date.fromisoformat(value) > latest:
+                return (f.name, Reason.CLOCK_AHEAD)
     return Change(kind, record)
 
 

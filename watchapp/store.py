@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from operator import attrgetter
@@ -666,6 +666,7 @@ def apply_page(
     cursor: str,
     purge_residents: list[str],
     purge_districts: list[str],
+    purge_salons: Sequence[str] = (),
     now_ms: int,
 ) -> int:
     """One pulled page, its purges and its cursor, in one transaction.
@@ -706,6 +707,8 @@ def apply_page(
             _purge(db, "residents", purge_residents)
         if purge_districts:
             _purge(db, "districts", purge_districts)
+        if purge_salons:
+            _purge(db, "salons", list(purge_salons))
         if dev.role in _FIELD_ROLES and dev.profile and dev.profile.user_id:
             _withhold(db, dev.profile.user_id)
         db.execute(
@@ -743,7 +746,7 @@ def _withhold(db: Database, user_id: str) -> None:
 
 def _purge(db: Database, lost: str, ids: list[str]) -> None:
     """Drop personal data that left this device's scope: the records of
-    ``lost`` (residents, districts) with these ids, and of every kind purged
+    ``lost`` (residents, districts, salons) with these ids, and of every kind purged
     with them (:attr:`Kind.purge`); except unsent writes, and the records
     they refer to (so the user can still tell whose visit was not sent)."""
     marks = ", ".join("?" for _ in ids)

@@ -31,3 +31,20 @@ def uuid7_time_ms(value: str) -> int:
     if u.version != 7:
         raise ValueError(f"not a UUIDv7: {value}")
     return u.int >> 80
+
+
+# Derived ids live in a namespace of their own: no device mints them.
+_DERIVED = uuid.UUID("6f1c2a4e-5b7d-4e0a-9c3f-2d8b1e6a7c90")
+
+
+def derived_id(table: str, values: tuple[object, ...]) -> str:
+    """The id of the one record of ``table`` with these values (a salon's
+    session on a day): the same on every device, offline or not."""
+    text = "\x1f".join([table, *(_text(v) for v in values)])
+    return str(uuid.uuid5(_DERIVED, text))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

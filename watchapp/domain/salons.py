@@ -19,6 +19,7 @@ Counting rules, in one place:
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from enum import StrEnum
 ELDERLY_AGE = 65
 ROSTER_WINDOW = 12  # sessions looked at to decide who attended regularly
 DEFAULT_ABSENCE_AFTER = 3
+MAX_ABSENCE_AFTER = 12
+MAX_HEADCOUNT = 500  # of one category at one session
+MAX_NAME_CHARS = 40  # a member's name, a kana reading, a salon's name
 
 
 class ContactKind(StrEnum):
@@ -137,9 +141,11 @@ class AttendanceMark:
 
 @dataclass(frozen=True)
 class Headcount:
-    """Walk-ins or helpers of one category at a session, new or returning.
+    """Walk-ins or helpers of one category at a session, new or returning,
+    as one device counted them (``counted_on``).
 
-    One per (session, category, new); the latest ``hlc`` wins.
+    One per (session, category, new, device); the latest ``hlc`` wins, and a
+    session's totals add up the devices' counts.
     """
 
     id: str
@@ -148,6 +154,7 @@ class Headcount:
     count: int
     new: bool = False
     hlc: str = ""
+    counted_on: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,10 +208,11 @@ def latest_marks(marks: Iterable[AttendanceMark]) -> dict[tuple[str, str], bool]
 
 
 def latest_headcounts(counts: Iterable[Headcount]) -> list[Headcount]:
-    """One headcount per (session, category, new): the latest write wins."""
-    latest: dict[tuple[str, Category, bool], Headcount] = {}
+    """One headcount per (session, category, new, device): the latest write
+    wins."""
+    latest: dict[tuple[str, Category, bool, str], Headcount] = {}
     for c in counts:
-        key = (c.session_id, c.category, c.new)
+        key = (c.session_id, c.category, c.new, c.counted_on)
         old = latest.get(key)
         if old is None or (c.hlc, c.id) > (old.hlc, old.id):
             latest[key] = c
@@ -220,7 +228,7 @@ def session_totals(
 ) -> SessionTotals:
     """A session's totals from the members present and its headcounts.
 
-    ``headcounts`` must already be one per (category, new)
+    ``headcounts`` must already be one per (category, new, device)
     (``latest_headcounts``); those of other sessions are ignored.
     """
     by_category = dict.fromkeys(Category, 0)
@@ -409,3 +417,39 @@ def absence_alerts(
             alerts.append(AbsenceAlert(member, missed, held[last].session.held_on))
     alerts.sort(key=lambda a: (a.member.kana, a.member.id))
     return alerts
+
+
+_KATAKANA = {code: code - 0x60 for code in range(0x30A1, 0x30F7)}
+_BLANKS = {ord(" "): None, ord("\u3000"): None}
+
+
+def kana_key(text: str) -> str:
+    """A reading as it is compared and filtered: hiragana, no blanks, width
+    folded ("ヤマダ ハナコ", "やまだ　はなこ" and "ﾔﾏﾀﾞ ﾊﾅｺ" are one key)."""
+    folded = unicodedata.normalize("NFKC", text).translate(_BLANKS)
+    return folded.translate(_KATAKANA)
+
+
+def name_key(text: str) -> str:
+    """A name as it is compared for duplicates: width folded, no blanks."""
+    return unicodedata.normalize("NFKC", text).translate(_BLANKS)
+
+
+def matches_reading(member: Member, typed: str) -> bool:
+    """Does the roster show ``member`` for what was typed: the start of the
+    reading, of a word of it (the given name), or part of the name."""
+    key = kana_key(typed)
+    if not key:
+        return True
+    words = reading_words(member.kana)
+    return (
+        kana_key(member.kana).startswith(key)
+        or any(w.startswith(key) for w in words)
+        or key in name_key(member.name)
+    )
+
+
+def reading_words(kana: str) -> list[str]:
+    """The words of a reading ("やまだ はなこ": family, given), as keys."""
+    folded = unicodedata.normalize("NFKC", kana).replace("\u3000", " ")
+    return [kana_key(w) for w in folded.split() if w]

@@ -44,6 +44,12 @@ class ErrorCode(StrEnum):
     CONCERN_REQUIRED = "concern_required"
     CONCERN_NOT_ALLOWED = "concern_not_allowed"
     BAD_URL = "bad_url"
+    SESSION_AHEAD = "session_ahead"
+    COUNT_RANGE = "count_range"
+    DUPLICATE_MEMBER = "duplicate_member"
+    OTHER_SALON = "other_salon"
+    NOT_ORGANISER = "not_organiser"
+    BIRTH_YEAR = "birth_year"
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,11 @@ def judge(
     }
     looked_up = referred | {(c.kind, c.id) for c in ok if c.kind != "visits"}
     known: dict[Key, Stored] = reads.stored(looked_up)
-    mine = (
-        reads.assigned_residents(account.user_id)
-        if rules.is_field_worker(account)
+    field_worker = rules.is_field_worker(account)
+    mine = reads.assigned_residents(account.user_id) if field_worker else frozenset()
+    salons = (
+        reads.organised_salons(account.user_id)
+        if field_worker and any(c.kind in rules.SALON_WRITES for c in ok)
         else frozenset()
     )
     refused: set[Key] = set()
@@ -62,6 +64,7 @@ def judge(
             stored=stored,
             refs=refs,
             my_residents=mine,
+            my_salons=salons,
         )
 
     judgement = Judgement([], [], {}, admit=check)
@@ -115,4 +118,5 @@ def _as_stored(change: Change) -> Stored:
         resident_id=change.id if own == "resident_id" else r.get("resident_id"),
         user_id=change.id if own == "user_id" else r.get("user_id"),
         role=r.get("role"),
+        salon_id=change.id if own == "salon_id" else r.get("salon_id"),
     )

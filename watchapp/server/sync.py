@@ -2,15 +2,14 @@
 
 A pull cursor is ``v2.<epoch>.<seq>.<snap>``: the server database's epoch
 (new when it is restored from a backup), the last change number the device
-has seen, and the server's snapshot of which residents (or districts) the
-device holds. Comparing that snapshot with the current scope tells what the
-device gained (sent with recent history, even if older than the cursor) and
-lost (listed under "purge"). A device whose answer was lost asks again with
-the same cursor and gets the same answer. A cursor of another epoch is
-answered 409 ``server_restored``: the device sends its own records again and
-pulls afresh. (A ``v1.<seq>.<snap>`` cursor, from before epochs, is taken as
-of this epoch.)
-"""
+has seen, and the server's snapshot of which residents and salons (or
+districts) the device holds. Comparing that snapshot with the current scope
+tells what the device gained (sent with recent history, even if older than
+the cursor) and lost (listed under "purge"). A device whose answer was lost
+asks again with the same cursor and gets the same answer. A cursor of
+another epoch is answered 409 ``server_restored``: the device sends its own
+records again and pulls afresh. (A ``v1.<seq>.<snap>`` cursor, from before
+epochs, is taken as of this epoch.)"""
 
 from __future__ import annotations
 
@@ -66,6 +65,8 @@ def push_schema() -> dict[str, Any]:
 
 
 _ALL = "*"
+# In a field worker's snapshot, a salon they organise (a resident is its id).
+_SALON = "salon:"
 # ASCII digits only (str.isdigit takes "²"), and below 2**63 for SQLite.
 _CURSOR = re.compile(r"v2\.([0-9a-f]{1,32})\.([0-9]{1,18})\.([0-9]{1,18})")
 _CURSOR_V1 = re.compile(r"v1\.([0-9]{1,18})\.([0-9]{1,18})")
@@ -179,15 +180,18 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
     held = store.scope_snapshot(device.device_id, cursor.snap) if cursor.snap else None
     seq = cursor.seq if held is not None or cursor.snap == 0 else 0
     held = held or frozenset()
-    purge: dict[str, list[str]] = {"residents": [], "districts": []}
+    purge: dict[str, list[str]] = {"residents": [], "districts": [], "salons": []}
 
     if rules.is_field_worker(account):
-        current = store.assigned_residents(account.user_id)
+        residents = store.assigned_residents(account.user_id)
+        salons = store.organised_salons(account.user_id)
+        current = residents | {_SALON + s for s in salons}
         gained, lost = sorted(current - held), sorted(held - current)
-        purge["residents"] = lost
+        purge["residents"] = [x for x in lost if not x.startswith(_SALON)]
+        purge["salons"] = [x.removeprefix(_SALON) for x in lost if x.startswith(_SALON)]
         if gained:
             return _backfill(ctx, device, held, gained, lost, seq, limit, purge)
-        scope = rules.scope_of(account, current)
+        scope = rules.scope_of(account, residents, salons)
     else:
         current = frozenset({_ALL}) if account.role is Role.ADMIN else account.districts
         if current - held:
@@ -202,7 +206,7 @@ def _pull(ctx: Context, device: DeviceAuth, cursor: Cursor, limit: int) -> str:
     more = len(bodies) >= limit  # a full page, before least data takes any out
     if rules.is_field_worker(account):
         bodies = _least_data(
-            store, bodies, account.user_id, store.without_consent(current)
+            store, bodies, account.user_id, store.without_consent(residents)
         )
     return _page(bodies, Cursor(last, snap, cursor.epoch), more, purge)
 
@@ -217,7 +221,8 @@ def _backfill(
     limit: int,
     purge: dict[str, list[str]],
 ) -> str:
-    """Residents newly in scope: their record and recent history, whole."""
+    """Residents (and salons) newly in scope: their record and recent
+    history, whole (a salon's: all of it)."""
     store = ctx.store
     first_sync = seq == 0 and not held
     top = store.max_seq()  # before reading: later writes arrive by seq
@@ -229,13 +234,18 @@ def _backfill(
         frame = rules.scope_of(device.account, frozenset())
         bodies, _ = store.changes_after(frame, 0, max(top, 1))
     taken: list[str] = []
-    for resident in gained:
+    user_id = device.account.user_id
+    for gain in gained:
         if taken and len(bodies) >= limit:
             break
-        history = store.history(device.account.user_id, [resident], since=since)
-        withheld = store.without_consent([resident])
-        bodies += _least_data(store, history, device.account.user_id, withheld)
-        taken.append(resident)
+        if gain.startswith(_SALON):
+            salon = [gain.removeprefix(_SALON)]
+            bodies += store.history(user_id, [], since=since, salons=salon)
+        else:
+            history = store.history(user_id, [gain], since=since)
+            withheld = store.without_consent([gain])
+            bodies += _least_data(store, history, user_id, withheld)
+        taken.append(gain)
     bodies = list(dict.fromkeys(bodies))  # own assignments come twice
     members = (held - set(lost)) | set(taken)
     snap = store.save_scope_snapshot(device.device_id, frozenset(members))

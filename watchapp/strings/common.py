@@ -113,6 +113,16 @@ JA = Common(
             "気になることは「気になることがある」から記録してください"
         ),
         ErrorCode.BAD_URL: "http:// か https:// で始まるアドレスを入れてください",
+        ErrorCode.SESSION_AHEAD: "明日より先の回は、まだ記録できません",
+        ErrorCode.COUNT_RANGE: "人数は0人から{limit}人までで入れてください",
+        ErrorCode.DUPLICATE_MEMBER: (
+            "同じお名前・ふりがなの方がもう名簿にいます。その方に印をつけてください"
+        ),
+        ErrorCode.OTHER_SALON: "この方は別のサロンの名簿の方です",
+        ErrorCode.NOT_ORGANISER: (
+            "このサロンの世話人として登録されていません。社協の担当者にお問い合わせください"
+        ),
+        ErrorCode.BIRTH_YEAR: "生まれ年は西暦4けたで入れてください（例：1945）",
     },
     error_note_required="「その他」を選んだときは、どんなことかメモに書いてください",
     error_not_enrolled="まだ登録が済んでいません。設定から登録してください",
@@ -165,6 +175,16 @@ EN = Common(
         ErrorCode.CONCERN_REQUIRED: "Choose what it is about",
         ErrorCode.CONCERN_NOT_ALLOWED: "Record concerns with 'Something is wrong'",
         ErrorCode.BAD_URL: "Enter an address starting with http:// or https://",
+        ErrorCode.SESSION_AHEAD: "Sessions after tomorrow can't be recorded yet",
+        ErrorCode.COUNT_RANGE: "Enter a number from 0 to {limit}",
+        ErrorCode.DUPLICATE_MEMBER: (
+            "Someone with this name and reading is on the roster already: tick them"
+        ),
+        ErrorCode.OTHER_SALON: "This person is on another salon's roster",
+        ErrorCode.NOT_ORGANISER: (
+            "You are not registered as an organiser of this salon: ask the council"
+        ),
+        ErrorCode.BIRTH_YEAR: "Enter the year of birth as four digits (e.g. 1945)",
     },
     error_note_required="For 'Other', please write what it is in the note",
     error_not_enrolled="This phone is not enrolled yet: see Settings",

@@ -82,6 +82,7 @@ class PullPage:
     more: bool
     purge_residents: list[str]
     purge_districts: list[str]
+    purge_salons: list[str] = field(default_factory=list)
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -241,6 +242,7 @@ class CouncilClient:
             more=bool(data["more"]),
             purge_residents=list(purge.get("residents", [])),
             purge_districts=list(purge.get("districts", [])),
+            purge_salons=list(purge.get("salons", [])),
         )
 
 

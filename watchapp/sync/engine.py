@@ -229,10 +229,15 @@ async def pull(
                 cursor=answer.cursor,
                 purge_residents=answer.purge_residents,
                 purge_districts=answer.purge_districts,
+                purge_salons=answer.purge_salons,
                 now_ms=int(now().timestamp() * 1000),
             )
             pages += 1
-            purged += len(answer.purge_residents) + len(answer.purge_districts)
+            purged += (
+                len(answer.purge_residents)
+                + len(answer.purge_districts)
+                + len(answer.purge_salons)
+            )
             if not answer.more:
                 break
     finally:

@@ -12,7 +12,7 @@ moments UTC "Z" strings.
                                                    "field", "reason", "message"}]}
     GET  /api/v1/sync/pull?cursor=C&limit=L
       -> {"ok": true, "changes": [...], "cursor": C2, "more": bool,
-          "purge": {"residents": [...], "districts": [...]}}
+          "purge": {"residents": [...], "districts": [...], "salons": [...]}}
     errors -> {"ok": false, "errors": [{"code", "message", "field"?}]}
 """
 
@@ -27,10 +27,12 @@ from enum import StrEnum
 from typing import Any
 
 from watchapp.domain.hlc import Hlc
+from watchapp.domain.ids import derived_id
 from watchapp.domain.kinds import ENVELOPE, Field, FieldType, Kind, per_kind
 from watchapp.domain.kinds import ID_MAX_CHARS as ID_MAX_CHARS  # as they were here
 from watchapp.domain.kinds import TEXT_MAX_CHARS as TEXT_MAX_CHARS
 from watchapp.domain.model import Outcome
+from watchapp.domain.rules import local_date
 from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import (
     CLOCK_TOLERANCE,
@@ -85,10 +87,12 @@ class _Rule:
     limit: int  # characters, for text
     multiline: bool
     nonempty: bool  # an id: not empty, every character printable
+    filled: bool  # not empty, nor blanks alone (a name: Field.blank False)
     choices: frozenset[str] | None
     low: int  # for ints
     high: int
     hlc: bool  # the envelope's clock
+    multiple: bool  # several choices, comma-separated
 
 
 def _rule(spec: Field) -> _Rule:
@@ -102,10 +106,12 @@ def _rule(spec: Field) -> _Rule:
         spec.max_chars,
         spec.multiline,
         spec.id_like,
+        not spec.blank,
         choices,
         spec.low,
         spec.high,
         spec == _HLC_FIELD,
+        spec.multiple,
     )
 
 
@@ -144,17 +150,25 @@ def _fine_kind(rules: tuple[_Rule, ...]) -> Callable[[Record], bool]:
     texts: list[tuple[str, int, int, bool]] = []  # name, fewest, most, optional
     picks: list[tuple[str, frozenset[str | None]]] = []  # name, allowed values
     rest: list[tuple[str, FieldType, int, int, bool]] = []  # name, type, range
+    several: list[tuple[str, frozenset[str]]] = []  # name, allowed values
+    filled: list[str] = []  # names: not blanks alone (not empty: the least 1)
     for r in rules:
         if r.hlc:
             continue  # every record has one: tested on its own below
-        if r.choices is not None:
+        if r.multiple:
+            several.append((r.name, r.choices or frozenset()))
+        elif r.choices is not None:
             # A missing optional value is one more allowed value.
             picks.append((r.name, r.choices | ({None} if not r.required else set())))
         elif r.datatype is FieldType.TEXT:
-            texts.append((r.name, 1 if r.nonempty else 0, r.limit, not r.required))
+            least = 1 if r.nonempty or r.filled else 0
+            texts.append((r.name, least, r.limit, not r.required))
+            if r.filled:
+                filled.append(r.name)
         else:
             rest.append((r.name, r.datatype, r.low, r.high, not r.required))
     texts_, picks_, rest_ = tuple(texts), tuple(picks), tuple(rest)
+    several_, filled_ = tuple(several), tuple(filled)
     width = len(rules)
 
     def fine(record: Record) -> bool:
@@ -194,6 +208,12 @@ def _fine_kind(rules: tuple[_Rule, ...]) -> Callable[[Record], bool]:
                         return False
                 elif not (len(v) == 10 and _real_day(v)):  # a date
                     return False
+            for name, allowed in several_:
+                if not _several_fine(record[name], allowed):
+                    return False
+            for name in filled_:
+                if record[name] is not None and record[name].isspace():
+                    return False
             if _hlc_form(record["hlc"]) is None:
                 return False
         except (KeyError, TypeError, AttributeError):
@@ -201,6 +221,14 @@ def _fine_kind(rules: tuple[_Rule, ...]) -> Callable[[Record], bool]:
         return True
 
     return fine
+
+
+def _several_fine(value: str, allowed: frozenset[str]) -> bool:
+    """ "" (none chosen), or allowed values, each once, comma-separated."""
+    if value == "":
+        return True
+    picked = value.split(",")
+    return len(set(picked)) == len(picked) and allowed.issuperset(picked)
 
 
 def _rules_of(spec: Kind) -> tuple[_Rule, ...]:
@@ -221,6 +249,14 @@ _LAST_CHECKS: dict[str, tuple[str | None, str | None]] = per_kind(
     lambda spec: (
         spec.own_id_as if spec.own_id_as in _TYPES[spec.table] else None,
         spec.clock_field,
+    )
+)
+# The fields a record's id is made from (Kind.id_from), and the days that
+# may not be too far ahead (Field.future_days): few kinds have either.
+_ID_FROM: dict[str, tuple[str, ...]] = per_kind(lambda spec: spec.id_from)
+_AHEAD: dict[str, tuple[tuple[str, int], ...]] = per_kind(
+    lambda spec: tuple(
+        (f.name, f.future_days) for f in spec.fields if f.future_days is not None
     )
 )
 
@@ -338,6 +374,19 @@ def _check(obj: object, bounds: _Bounds) -> Change | Rejection:
         return problem
     if kind == "visits" and (problem := _concern_problem(record)):
         return problem
+    if (made_from := _ID_FROM[kind]) and record["id"] != derived_id(
+        kind, tuple(record[name] for name in made_from)
+    ):
+        return Rejection(
+            "id",
+            Reason.BAD_VALUE,
+            f"the id of {kind} is made from {', '.join(made_from)}",
+        )
+    for name, days in _AHEAD[kind]:
+        if record[name] is not None and record[name] > _latest_day(bounds, days):
+            return Rejection(
+                name, Reason.CLOCK_AHEAD, f"{name} over {days} days after today"
+            )
     return Change(kind, record)
 
 
@@ -413,6 +462,12 @@ class _Bounds:
     latest_stamp: str  # the latest HLC wall time accepted
     latest_moment: str  # the latest moment a record may be about
     oldest_stamp: str  # the oldest HLC wall time accepted
+    today: date  # the server's, in Japan: a day a record is about
+
+
+@functools.lru_cache(maxsize=16)
+def _latest_day(bounds: _Bounds, days: int) -> str:
+    return (bounds.today + timedelta(days=days)).isoformat()
 
 
 @functools.lru_cache(maxsize=4)
@@ -423,6 +478,7 @@ def _latest(now: datetime) -> _Bounds:
         f"{int(ahead.timestamp() * 1000):013d}",
         format_datetime(ahead),
         f"{int(oldest.timestamp() * 1000):013d}",
+        local_date(now),
     )
 
 
@@ -455,7 +511,12 @@ def _check_value(rule: _Rule, value: Any, *, present: bool) -> Rejection | None:
         return Rejection(name, Reason.BAD_VALUE, f"{name} is empty")
     if rule.nonempty and not value.isprintable():  # no blanks hidden in ids
         return Rejection(name, Reason.BAD_VALUE, f"{name}: not printable")
-    if rule.choices is not None and value not in rule.choices:
+    if rule.filled and not value.strip():
+        return Rejection(name, Reason.BAD_VALUE, f"{name} is blank")
+    if rule.multiple:
+        if not _several_fine(value, rule.choices or frozenset()):
+            return Rejection(name, Reason.BAD_VALUE, f"{name}: unknown or repeated")
+    elif rule.choices is not None and value not in rule.choices:
         return Rejection(name, Reason.BAD_VALUE, f"{name}: unknown value {value!r}")
     try:
         if rule.hlc:
@@ -541,12 +602,17 @@ def _field_schema(spec: Field) -> dict[str, Any]:
     elif t is FieldType.DATETIME:
         schema = {"type": "string", "format": "date-time"}
         schema["pattern"] = f"^{_DATETIME.pattern}$"
+    elif spec.multiple and spec.choices is not None:
+        values = "|".join(str(v) for v in spec.choices)
+        schema = {"type": "string", "pattern": f"^(({values})(,({values}))*)?$"}
     elif spec.choices is not None:
         schema = {"type": "string", "enum": [str(v) for v in spec.choices]}
     else:
         schema = {"type": "string", "maxLength": spec.max_chars}
         if spec.id_like:
             schema["minLength"] = 1
+        if not spec.blank:
+            schema["pattern"] = r"\S"  # something besides blanks
     if not spec.required:
         schema["type"] = [schema["type"], "null"]
         if "enum" in schema:

@@ -1,10 +1,11 @@
 """The record-kind registry: every synced kind, declared once.
 
-A kind (:class:`Kind`) is declared in the module of its family (:mod:`.core`,
-:mod:`.watch`) and registered here. What follows from the declarations is
-derived where it is used, through :func:`per_kind` and :func:`when_changed`,
-so that a kind registered later (a test's throwaway kind) is checked, stored,
-pushed and pulled like any other:
+A kind (:class:`Kind`) is declared in the module of its family
+(:mod:`.core`, :mod:`.watch`, :mod:`.salons`) and registered here. What
+follows from the declarations is derived where it is used, through
+:func:`per_kind` and :func:`when_changed`, so that a kind registered later
+(a test's throwaway kind) is checked, stored, pushed and pulled like any
+other:
 
 - the device's tables, indexes and purges (watchapp/store.py);
 - the push checks (watchapp/sync/protocol.py) and the push schema in the
@@ -22,11 +23,12 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from watchapp.domain.kinds import core, watch
+from watchapp.domain.kinds import core, salons, watch
 from watchapp.domain.kinds.base import (
     ENVELOPE,
     HOLDING,
     ID_MAX_CHARS,
+    LISTED,
     TEXT_MAX_CHARS,
     Field,
     FieldType,
@@ -40,6 +42,7 @@ __all__ = [
     "ENVELOPE",
     "HOLDING",
     "ID_MAX_CHARS",
+    "LISTED",
     "KINDS",
     "TEXT_MAX_CHARS",
     "Field",
@@ -138,8 +141,22 @@ def _check(kind: Kind) -> None:
     problems += [
         f"purged by unknown kind {k}" for k in kind.purged_by if k not in known
     ]
-    if kind.writers & _FIELD_WORKERS and not {"user_id", "resident_id"} <= fields:
-        problems.append("field workers write only as themselves for their residents")
+    problems += [f"id from unknown field {n}" for n in kind.id_from if n not in fields]
+    if kind.writers & _FIELD_WORKERS:
+        within = kind.written_within
+        if within is HeldBy.RESIDENT:
+            if not {"user_id", "resident_id"} <= fields:
+                problems.append(
+                    "field workers write only as themselves for their residents"
+                )
+        elif within is HeldBy.SALON:
+            if "salon_id" not in fields | set(own):
+                problems.append("field workers write only for their salons")
+        else:
+            problems.append(
+                "field workers write only as themselves for their residents,"
+                " or for their salons (held_by or field_writes)"
+            )
     if kind.withheld or kind.withheld_whole:
         if "resident_id" not in fields:
             problems.append("least data is about a resident: no resident_id")
@@ -166,7 +183,9 @@ def _holding_problems(kind: Kind, fields: set[str]) -> list[str]:
     if kind.held_by is not None and HOLDING[kind.held_by][0] not in columns:
         problems.append(f"held by {kind.held_by.value}: no {HOLDING[kind.held_by][0]}")
     if kind.history is not None:
-        if kind.held_by not in {HeldBy.RESIDENT, HeldBy.OWN_ASSIGNMENT}:
+        if kind.held_by is HeldBy.SALON:
+            pass  # the holding column, checked above
+        elif kind.held_by not in {HeldBy.RESIDENT, HeldBy.OWN_ASSIGNMENT}:
             problems.append("history is of records held by resident or assignment")
         elif "resident_id" not in columns:
             problems.append("history is about a resident: no resident_id")
@@ -181,5 +200,5 @@ def _type_of(kind: Kind, name: str) -> FieldType | None:
     return next((f.datatype for f in kind.wire_fields if f.name == name), None)
 
 
-for _kind in (*core.FAMILY, *watch.FAMILY):
+for _kind in (*core.FAMILY, *watch.FAMILY, *salons.FAMILY):
     register(_kind)

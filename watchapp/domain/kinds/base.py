@@ -38,16 +38,28 @@ class Field:
     max_chars: int = TEXT_MAX_CHARS  # text only
     multiline: bool = False  # text only: newlines and tabs allowed
     id_like: bool = False  # text only: 1..ID_MAX_CHARS printable, no blanks
+    blank: bool = True  # text only: False: not empty, nor blanks alone (a name)
     low: int = INT_RANGE[0]  # int only
     high: int = INT_RANGE[1]  # int only
+    # Text of choices: several of them, comma-separated ("" for none).
+    multiple: bool = False
+    # Date only: at most this many days after the server's today.
+    future_days: int | None = None
     # The kind whose live record this field must name when a change is
     # pushed; None where it is not checked (an id the device made, say).
     references: str | None = None
 
 
-def text(name: str, *, required: bool = True, max_chars: int = TEXT_MAX_CHARS) -> Field:
-    """One line of text: a name, a kana reading, an address."""
-    return Field(name, FieldType.TEXT, required, max_chars=max_chars)
+def text(
+    name: str,
+    *,
+    required: bool = True,
+    max_chars: int = TEXT_MAX_CHARS,
+    blank: bool = True,
+) -> Field:
+    """One line of text: a name, a kana reading, an address; with ``blank``
+    False, not empty and not blanks alone."""
+    return Field(name, FieldType.TEXT, required, max_chars=max_chars, blank=blank)
 
 
 def long_text(name: str, *, required: bool = False) -> Field:
@@ -74,16 +86,29 @@ def choice(name: str, values: type[StrEnum], *, required: bool = True) -> Field:
     return Field(name, FieldType.TEXT, required, choices=values)
 
 
-def number(name: str, *, low: int = INT_RANGE[0], high: int = INT_RANGE[1]) -> Field:
-    return Field(name, FieldType.INT, low=low, high=high)
+def choices(name: str, values: type[StrEnum]) -> Field:
+    """Any of ``values``, each once, comma-separated: "exercise,tea_talk"."""
+    width = sum(len(v) + 1 for v in values._value2member_map_)
+    return Field(name, FieldType.TEXT, choices=values, multiple=True, max_chars=width)
+
+
+def number(
+    name: str,
+    *,
+    low: int = INT_RANGE[0],
+    high: int = INT_RANGE[1],
+    required: bool = True,
+) -> Field:
+    return Field(name, FieldType.INT, required, low=low, high=high)
 
 
 def flag(name: str) -> Field:
     return Field(name, FieldType.BOOL)
 
 
-def day(name: str) -> Field:
-    return Field(name, FieldType.DATE)
+def day(name: str, *, future_days: int | None = None) -> Field:
+    """A calendar day; with ``future_days``, not later than that after today."""
+    return Field(name, FieldType.DATE, future_days=future_days)
 
 
 def moment(name: str) -> Field:
@@ -100,6 +125,7 @@ class HeldBy(StrEnum):
     SELF = "self"  # the worker's own record: its id is their user id
     OWN_GROUP = "own_group"  # their group's record: its id is their group's
     OWN_DISTRICT = "own_district"  # their district's: its id is their district's
+    SALON = "salon"  # about a salon they organise (its salon_id)
 
 
 # What each way compares: a column of the record with what the server knows
@@ -111,13 +137,18 @@ HOLDING: dict[HeldBy, tuple[str, str]] = {
     HeldBy.SELF: ("id", "user_id"),
     HeldBy.OWN_GROUP: ("id", "group_id"),
     HeldBy.OWN_DISTRICT: ("id", "district_id"),
+    HeldBy.SALON: ("salon_id", "salons"),
 }
+# The ways of holding that a field worker's scope lists one by one (the
+# residents assigned to them, the salons they organise); the scope snapshot
+# of a device keeps them, and what is gained comes with its history.
+LISTED: dict[HeldBy, str] = {HeldBy.RESIDENT: "resident_id", HeldBy.SALON: "salon_id"}
 
 
 class History(StrEnum):
     """What of a kind comes with a resident newly assigned to a field worker."""
 
-    ALL = "all"  # every record about the resident held so
+    ALL = "all"  # every record about the resident (or salon) held so
     RECENT = "recent"  # those whose clock field is within the recent window
 
 
@@ -155,8 +186,15 @@ class Kind:
     - ``indexes``: the device's indexes on the kind's table, by columns.
     - ``held_by``: how a field worker's device may hold its records
       (:class:`HeldBy`); None: not at all.
-    - ``history``: whether its records about a newly assigned resident come
-      with that resident (:class:`History`), and which.
+    - ``history``: whether its records about a newly assigned resident (or
+      a salon newly organised) come with it (:class:`History`), and which.
+    - ``id_from``: the fields a record's id is made from
+      (:func:`watchapp.domain.ids.derived_id`): one record per salon and
+      day, say, however many devices open it offline.
+    - ``field_writes``: what a field worker's write must be within, where
+      it is not how they hold the kind (``held_by``): by resident, as
+      themselves (``user_id``), for residents assigned to them; by salon,
+      for a salon they organise.
 
     Least data: of a resident who has not consented (honnin doui), a
     volunteer's phone gets only what a visit needs. ``withheld`` names the
@@ -177,6 +215,14 @@ class Kind:
     withheld_whole: bool = False
     held_by: HeldBy | None = None
     history: History | None = None
+    id_from: tuple[str, ...] = ()
+    field_writes: HeldBy | None = None
+
+    @property
+    def written_within(self) -> HeldBy | None:
+        """What a field worker's write of this kind must be within: their
+        residents (as themselves) or their salons."""
+        return self.field_writes or self.held_by
 
     @property
     def wire_fields(self) -> tuple[Field, ...]:

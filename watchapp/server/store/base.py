@@ -63,6 +63,7 @@ class Stored:
     resident_id: str | None
     user_id: str | None
     role: str | None = None  # users only
+    salon_id: str | None = None  # salons' records (a salon's own id)
 
 
 # Whether a change may overwrite the record stored: None, or why not.
@@ -76,6 +77,7 @@ class Reads(Protocol):
         self, keys: Iterable[tuple[str, str]]
     ) -> dict[tuple[str, str], Stored]: ...
     def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+    def organised_salons(self, user_id: str) -> frozenset[str]: ...
 
 
 @dataclass
@@ -117,7 +119,7 @@ class StoreUnavailable(Exception):
 @dataclass(frozen=True)
 class Scope:
     """What a device may hold. ``everything`` for admins; districts for
-    coordinators; for volunteers their user, group and residents."""
+    coordinators; for field workers their user, group, residents and salons."""
 
     everything: bool = False
     districts: frozenset[str] = frozenset()
@@ -125,6 +127,7 @@ class Scope:
     group_id: str | None = None
     district_id: str | None = None
     residents: frozenset[str] = frozenset()
+    salons: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,7 @@ class Records(Protocol):
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], Stored]: ...
     def assigned_residents(self, user_id: str) -> frozenset[str]: ...
+    def organised_salons(self, user_id: str) -> frozenset[str]: ...
     def apply(
         self,
         changes: Sequence[Change],
@@ -234,7 +238,12 @@ class Records(Protocol):
         self, scope: Scope, seq: int, limit: int
     ) -> tuple[list[str], int]: ...
     def history(
-        self, user_id: str, residents: Iterable[str], *, since: datetime
+        self,
+        user_id: str,
+        residents: Iterable[str],
+        *,
+        since: datetime,
+        salons: Iterable[str] = (),
     ) -> list[str]: ...
     def max_seq(self) -> int: ...
     def without_consent(self, residents: Iterable[str]) -> frozenset[str]: ...

@@ -68,7 +68,7 @@ POOL_SIZE = 4
 
 _STORED = (
     "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
-    " resident_id, user_id, role FROM records"
+    " resident_id, user_id, role, salon_id FROM records"
 )
 
 
@@ -102,6 +102,7 @@ def _field_worker_params(scope: Scope) -> dict[str, Any]:
         "group_id": scope.group_id,
         "user_id": scope.user_id,
         "residents": sorted(scope.residents),
+        "salons": sorted(scope.salons),
     }
 
 
@@ -150,6 +151,18 @@ def _assigned_residents(conn: Conn, user_id: str) -> frozenset[str]:
     return frozenset(r[0] for r in rows)
 
 
+def _organised_salons(conn: Conn, user_id: str) -> frozenset[str]:
+    """As in SQLite: an active organiser record, filed where the salon is."""
+    rows = conn.execute(
+        "SELECT o.salon_id FROM records o"
+        " JOIN records s ON s.kind = 'salons' AND s.id = o.salon_id"
+        " WHERE o.user_id = %s AND o.kind = 'salon_organisers' AND NOT o.deleted"
+        " AND o.active AND NOT s.deleted AND s.district_id = o.district_id",
+        [user_id],
+    ).fetchall()
+    return frozenset(r[0] for r in rows)
+
+
 def _stored_with_seq(
     conn: Conn, keys: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[int, Stored]]:
@@ -178,6 +191,9 @@ class _Reads:
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
         return _assigned_residents(self._conn, user_id)
+
+    def organised_salons(self, user_id: str) -> frozenset[str]:
+        return _organised_salons(self._conn, user_id)
 
 
 def migrate(conn: Conn) -> None:
@@ -214,6 +230,11 @@ def _add_field_columns(conn: Conn) -> None:
             conn.execute(f"ALTER TABLE records ADD COLUMN {name} {kind}".encode())
         elif have[name] != sql.CATALOG_TYPES[kind]:
             raise sql.SchemaMismatch(f"records.{name} is {have[name]}, not {kind}")
+    if "salon_id" in sql.field_columns():  # a salon's records, newly organised
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS records_by_salon ON records (salon_id, seq)"
+            " WHERE salon_id IS NOT NULL"
+        )
 
 
 class PostgresServerStore:
@@ -593,6 +614,10 @@ class PostgresServerStore:
         with self._connection() as conn:
             return _assigned_residents(conn, user_id)
 
+    def organised_salons(self, user_id: str) -> frozenset[str]:
+        with self._connection() as conn:
+            return _organised_salons(conn, user_id)
+
     def write_as(
         self,
         device_id: str,
@@ -820,7 +845,12 @@ class PostgresServerStore:
         return [r[1] for r in rows], last
 
     def history(
-        self, user_id: str, residents: Iterable[str], *, since: datetime
+        self,
+        user_id: str,
+        residents: Iterable[str],
+        *,
+        since: datetime,
+        salons: Iterable[str] = (),
     ) -> list[str]:
         """As in SQLite: what comes with newly assigned residents
         (:attr:`Kind.history`), recent ones found through ``seq_days``."""
@@ -829,7 +859,11 @@ class PostgresServerStore:
             return []
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
         params = _field_worker_params(
-            Scope(user_id=user_id, residents=frozenset(residents))
+            Scope(
+                user_id=user_id,
+                residents=frozenset(residents),
+                salons=frozenset(salons),
+            )
         )
         params.update(beyond=2**62, first_day=first_day, since=format_datetime(since))
         body = self._body()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from watchapp.domain.kinds import HOLDING, HeldBy, History
+from watchapp.domain.kinds import HOLDING, LISTED, HeldBy, History
 from watchapp.domain.schema import KINDS, FieldType, Kind
 
 TEXT = 'TEXT COLLATE "C"'
@@ -236,8 +236,8 @@ def _held_by(
 
 def _matches(how: HeldBy) -> str:
     column, of_scope = HOLDING[how]
-    if of_scope == "residents":  # the one set: bound as an array
-        return f"{column} = ANY(%(residents)s)"
+    if how in LISTED:  # a set (residents, salons): bound as an array
+        return f"{column} = ANY(%({of_scope})s)"
     return f"{column} = %({of_scope})s"
 
 
@@ -246,7 +246,7 @@ def held_sql(kinds: tuple[Kind, ...]) -> str:
     """Which records a field worker's device holds (:attr:`Kind.held_by`), as
     in SQLite: filed under their own district, their group's, or one their
     residents' records are filed under; and held so by their kind. Named
-    parameters: district_id, group_id, user_id, residents."""
+    parameters: district_id, group_id, user_id, residents, salons."""
     frame = ["SELECT %(district_id)s"]
     if groups := _held_by(kinds, HeldBy.OWN_GROUP):
         frame.append(
@@ -257,6 +257,11 @@ def held_sql(kinds: tuple[Kind, ...]) -> str:
         "SELECT district_id FROM resident_districts"
         " WHERE resident_id = ANY(%(residents)s)"
     )
+    if salons := _held_by(kinds, HeldBy.SALON):
+        frame.append(
+            f"SELECT district_id FROM records WHERE {_is_kind(salons)}"
+            f" AND {_matches(HeldBy.SALON)}"
+        )
     held = [
         f"({_is_kind(tables)} AND {_matches(how)})"
         for how in HeldBy
@@ -277,8 +282,9 @@ def history_sql(kinds: tuple[Kind, ...]) -> str:
         if how is HeldBy.RESIDENT
         else f"({_is_kind(tables)} AND {_matches(how)})"
         for how in HeldBy
-        if (tables := _held_by(kinds, how, History.ALL))
+        if how is not HeldBy.SALON and (tables := _held_by(kinds, how, History.ALL))
     ]
+    salons = _held_by(kinds, HeldBy.SALON, History.ALL)
     by_clock: dict[str, list[str]] = {}
     for kind in kinds:
         if kind.held_by is HeldBy.RESIDENT and kind.history is History.RECENT:
@@ -289,6 +295,11 @@ def history_sql(kinds: tuple[Kind, ...]) -> str:
         parts.append(
             "SELECT seq FROM records WHERE resident_id = ANY(%(residents)s)"
             f" AND kind != 'visits' AND ({' OR '.join(whole)})"
+        )
+    if salons:  # a salon newly organised: all of it (records_by_salon)
+        parts.append(
+            f"SELECT seq FROM records WHERE {_matches(HeldBy.SALON)}"
+            f" AND {_is_kind(salons)}"
         )
     if by_clock:
         # From the districts the residents' records are filed under, from the

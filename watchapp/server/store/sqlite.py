@@ -30,6 +30,7 @@ from sqlite_utils.migrations import Migrations
 from watchapp.domain.hlc import Hlc
 from watchapp.domain.kinds import (
     HOLDING,
+    LISTED,
     FieldType,
     HeldBy,
     History,
@@ -371,8 +372,8 @@ def _held_by(how: HeldBy, history: History | None = None) -> list[str]:
 
 def _matches(how: HeldBy) -> str:
     column, of_scope = HOLDING[how]
-    if of_scope == "residents":  # the one set: bound as a JSON array
-        return f"{column} IN (SELECT value FROM json_each(:residents))"
+    if how in LISTED:  # a set (residents, salons): bound as a JSON array
+        return f"{column} IN (SELECT value FROM json_each(:{of_scope}))"
     return f"{column} = :{of_scope}"
 
 
@@ -392,6 +393,11 @@ def _held_sql() -> str:
         "SELECT district_id FROM resident_districts"
         " WHERE resident_id IN (SELECT value FROM json_each(:residents))"
     )
+    if salons := _held_by(HeldBy.SALON):
+        frame.append(
+            f"SELECT district_id FROM records WHERE {_is_kind(salons)}"
+            f" AND {_matches(HeldBy.SALON)}"
+        )
     # "+kind": the kind filters, it does not pick an index. Else SQLite may
     # look each way up by (kind, id) and sort them all, where a page wants
     # the walk by (district_id, seq) that LIMIT stops early.
@@ -411,8 +417,9 @@ def _history_sql() -> str:
         if how is HeldBy.RESIDENT
         else f"({_is_kind(tables)} AND {_matches(how)})"
         for how in HeldBy
-        if (tables := _held_by(how, History.ALL))
+        if how is not HeldBy.SALON and (tables := _held_by(how, History.ALL))
     ]
+    salons = _held_by(HeldBy.SALON, History.ALL)
     recent = _held_by(HeldBy.RESIDENT, History.RECENT)
     by_clock: dict[str, list[str]] = {}
     for table in recent:
@@ -424,6 +431,11 @@ def _history_sql() -> str:
             "SELECT seq FROM records"
             " WHERE resident_id IN (SELECT value FROM json_each(:residents))"
             f" AND kind != 'visits' AND ({' OR '.join(whole)})"
+        )
+    if salons:  # a salon newly organised: all of it (records_by_salon)
+        parts.append(
+            f"SELECT seq FROM records WHERE {_matches(HeldBy.SALON)}"
+            f" AND {_is_kind(salons)}"
         )
     if recent:
         # Not by resident: from the districts the residents' records are filed
@@ -462,6 +474,7 @@ def _field_worker_params(scope: Scope) -> dict[str, Any]:
         "group_id": scope.group_id,
         "user_id": scope.user_id,
         "residents": json.dumps(sorted(scope.residents)),
+        "salons": json.dumps(sorted(scope.salons)),
     }
 
 
@@ -479,6 +492,26 @@ def _add_field_columns(db: Database) -> None:
                 sql_type = _SQL_TYPES.get(field.datatype, "TEXT")
                 db.execute(f"ALTER TABLE records ADD COLUMN {field.name} {sql_type}")
                 held.add(field.name)
+    if "salon_id" in held:  # a salon's records, for one newly organised
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS records_by_salon ON records (salon_id, seq)"
+            " WHERE salon_id IS NOT NULL"
+        )
+
+
+def _organised_salons(db: Database, user_id: str) -> frozenset[str]:
+    """The salons an organiser holds: an active organiser record, filed where
+    the salon is (one left behind when a salon moved district gives nothing)."""
+    return frozenset(
+        r[0]
+        for r in db.execute(
+            "SELECT o.salon_id FROM records o"
+            " JOIN records s ON s.kind = 'salons' AND s.id = o.salon_id"
+            " WHERE o.user_id = ? AND o.kind = 'salon_organisers' AND o.deleted = 0"
+            " AND o.active = 1 AND s.deleted = 0 AND s.district_id = o.district_id",
+            [user_id],
+        ).fetchall()
+    )
 
 
 def _assigned_residents(db: Database, user_id: str) -> frozenset[str]:
@@ -509,6 +542,9 @@ class _Reads:
 
     def assigned_residents(self, user_id: str) -> frozenset[str]:
         return _assigned_residents(self._store.db, user_id)
+
+    def organised_salons(self, user_id: str) -> frozenset[str]:
+        return _organised_salons(self._store.db, user_id)
 
 
 def new_epoch() -> str:
@@ -902,7 +938,7 @@ class SqliteServerStore:
         for kind, wanted in ids.items():
             rows = (db or self.db).execute(
                 "SELECT seq, kind, id, hlc, origin, deleted, district_id, group_id,"
-                " resident_id, user_id, role FROM records WHERE kind = ?"
+                " resident_id, user_id, role, salon_id FROM records WHERE kind = ?"
                 " AND id IN (SELECT value FROM json_each(?))",
                 [kind, json.dumps(list(wanted))],
             )
@@ -914,6 +950,10 @@ class SqliteServerStore:
     def assigned_residents(self, user_id: str) -> frozenset[str]:
         with self._reading() as db:
             return _assigned_residents(db, user_id)
+
+    def organised_salons(self, user_id: str) -> frozenset[str]:
+        with self._reading() as db:
+            return _organised_salons(db, user_id)
 
     def write_as(
         self,
@@ -1164,10 +1204,16 @@ class SqliteServerStore:
         return [r[1] for r in rows], last
 
     def history(
-        self, user_id: str, residents: Iterable[str], *, since: datetime
+        self,
+        user_id: str,
+        residents: Iterable[str],
+        *,
+        since: datetime,
+        salons: Iterable[str] = (),
     ) -> list[str]:
         """What comes with newly assigned residents (:attr:`Kind.history`):
-        their record, own assignments, concern updates and recent visits.
+        their record, own assignments, concern updates and recent visits;
+        and with salons newly organised, all of their records.
 
         Recent ones are read from the districts the residents' records are
         filed under, from the first seq written since the window began: see
@@ -1177,7 +1223,11 @@ class SqliteServerStore:
             return []
         first_day = (since - CLOCK_AHEAD_LIMIT).astimezone(UTC).date().isoformat()
         params = _field_worker_params(
-            Scope(user_id=user_id, residents=frozenset(residents))
+            Scope(
+                user_id=user_id,
+                residents=frozenset(residents),
+                salons=frozenset(salons),
+            )
         )
         params.update(beyond=2**62, first_day=first_day, since=format_datetime(since))
         with self._lock:
