@@ -191,6 +191,32 @@ class AppState:
     def _new_id(self) -> str:
         return uuid7(self._now_ms(), self._entropy(10))
 
+    # ---- for the other use-cases over this device (watchapp/salon_state.py) ----
+
+    @property
+    def db(self) -> Database:
+        """The device file; hold :attr:`lock` while using it."""
+        return self._db
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self._lock
+
+    def now_ms(self) -> int:
+        return self._now_ms()
+
+    def new_id(self) -> str:
+        return self._new_id()
+
+    def user_id(self) -> str:
+        """The enrolled user's id; NotEnrolled before enrolment."""
+        return self._user_id()
+
+    def notify_saved(self) -> None:
+        """A record was saved: tell the screens, and sync soon."""
+        self._changed()
+        self.sync_soon()
+
     # ---- profile ---------------------------------------------------------------
 
     def profile(self) -> Profile | None:
