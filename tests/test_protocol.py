@@ -179,8 +179,8 @@ def reference(obj: object, *, now: datetime) -> Verdict:
     for f in spec.fields:
         value, days = record.get(f.name), f.future_days
         if days is not None and value is not None:
-            latest = today + timedelta(days=days)
-            if date.fromisoformat(value) > latest:
+            last_day = today + timedelta(days=days)
+            if date.fromisoformat(value) > last_day:
                 return (f.name, Reason.CLOCK_AHEAD)
     return Change(kind, record)
 

@@ -224,3 +224,30 @@ def test_session_id_is_the_derived_one() -> None:
     assert session_id("s1", date(2026, 4, 1)) == derived_id(
         "salon_sessions", ("s1", "2026-04-01")
     )
+
+
+def test_a_notice_shows_on_the_volunteers_round(rnd: Any) -> None:
+    """The volunteer's phone holds the notice (not the salon): the round says
+    the resident stopped coming, as a reason to visit."""
+    store.put_reference(
+        rnd.db,
+        "salon_absences",
+        [
+            row(
+                derived_id("salon_absences", ("s1", "m-kato")),
+                salon_id="s1",
+                member_id="m-kato",
+                resident_id="r-aoki",
+                missed=3,
+                last_attended="2026-10-29",
+                active=1,
+            )
+        ],
+    )
+    items = {i.resident.id: i.salon_absence for i in rnd.state.round()}
+    away = items["r-aoki"]
+    assert away is not None and (away.missed, away.last_attended) == (
+        3,
+        date(2026, 10, 29),
+    )
+    assert items["r-baba"] is None

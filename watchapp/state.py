@@ -20,17 +20,17 @@ import base64
 import os
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Literal
 
 from sqlite_utils import Database
 
-from watchapp import store
+from watchapp import salon_store, store
 from watchapp.domain.ids import uuid7
 from watchapp.domain.model import Concern, Outcome, Resident, Role, Visit
-from watchapp.domain.rules import RoundItem, local_date, round_items
+from watchapp.domain.rules import RoundItem, SalonAbsence, local_date, round_items
 from watchapp.domain.validation import (
     ErrorCode,
     FieldError,
@@ -253,7 +253,19 @@ class AppState:
             return []
         with self._lock:
             rows = store.round_rows(self._db, profile.user_id)
-        return round_items(rows, today=self.today())
+            absent = {
+                r["resident_id"]: SalonAbsence(
+                    r["missed"], date.fromisoformat(r["last_attended"])
+                )
+                for r in salon_store.absences(self._db)
+            }
+        items = round_items(rows, today=self.today())
+        return [
+            replace(i, salon_absence=absent[i.resident.id])
+            if i.resident.id in absent
+            else i
+            for i in items
+        ]
 
     def resident_page(self, resident_id: str) -> ResidentPage:
         with self._lock:

@@ -41,6 +41,14 @@ class RoundItem:
     last_contact: date | None
     last_outcome: Outcome | None
     due: Due
+    # A salon the resident came to regularly has missed them: a reason to visit.
+    salon_absence: SalonAbsence | None = None
+
+
+@dataclass(frozen=True)
+class SalonAbsence:
+    missed: int  # sessions in a row
+    last_attended: date
 
 
 def local_date(moment: datetime) -> date:

@@ -30,6 +30,7 @@ class Round(Part):
     due_in: str
     last_contact: str
     never_visited: str
+    salon_absence: str
     evacuation_badge: str
     # resident page
     resident_last_visits: str
@@ -106,6 +107,7 @@ JA = Round(
     due_in="あと{n}日",
     last_contact="前回 {when}",
     never_visited="まだ訪問記録がありません",
+    salon_absence="サロンを{missed}回続けてお休み（最後の参加 {when}）",
     evacuation_badge="要支援",
     resident_last_visits="最近の訪問",
     resident_no_visits="まだ訪問記録がありません",
@@ -199,6 +201,7 @@ EN = Round(
     due_in="Due in {n} days",
     last_contact="Last {when}",
     never_visited="No visits recorded yet",
+    salon_absence="Missed the salon {missed} times in a row (last came {when})",
     evacuation_badge="Register",
     resident_last_visits="Recent visits",
     resident_no_visits="No visits recorded yet",

@@ -82,9 +82,26 @@ def round_row(item: RoundItem, s: Strings, shell: Shell) -> ft.Container:
                     key=f"due:{r.id}",
                 ),
                 text(last, size=SMALL, color=MUTED_COLOR),
+                *_absence(item, s),
             ],
         ),
     )
+
+
+def _absence(item: RoundItem, s: Strings) -> list[ft.Control]:
+    away = item.salon_absence
+    if away is None:
+        return []
+    words = s.salon_absence.format(missed=away.missed, when=s.day(away.last_attended))
+    return [
+        text(
+            words,
+            size=SMALL,
+            weight=ft.FontWeight.BOLD,
+            color=TODAY_COLOR,
+            key=f"salon_absence:{item.resident.id}",
+        )
+    ]
 
 
 def round_view(state: AppState, s: Strings, shell: Shell) -> ft.View:
