@@ -425,7 +425,8 @@ _BLANKS = {ord(" "): None, ord("\u3000"): None}
 
 def kana_key(text: str) -> str:
     """A reading as it is compared and filtered: hiragana, no blanks, width
-    folded ("ヤマダ ハナコ", "やまだ　はなこ" and "ﾔﾏﾀﾞ ﾊﾅｺ" are one key)."""
+    folded (katakana, hiragana with an ideographic space, and half-width
+    katakana of one reading are one key: tests/test_salon_state.py)."""
     folded = unicodedata.normalize("NFKC", text).translate(_BLANKS)
     return folded.translate(_KATAKANA)
 
@@ -450,6 +451,6 @@ def matches_reading(member: Member, typed: str) -> bool:
 
 
 def reading_words(kana: str) -> list[str]:
-    """The words of a reading ("やまだ はなこ": family, given), as keys."""
+    """The words of a reading (family name, given name), as keys."""
     folded = unicodedata.normalize("NFKC", kana).replace("\u3000", " ")
     return [kana_key(w) for w in folded.split() if w]
