@@ -1,4 +1,5 @@
-"""Command line: watchapp demo | server | app | seed | import-districts | admin.
+"""Command line: watchapp demo | server | app | seed | import-districts | backup |
+restore | export | admin.
 
 Operator-facing messages are English; everything a volunteer reads is in
 watchapp/strings.py.
@@ -215,6 +216,45 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- export --------------------------------------------------------------------
+
+
+def cmd_export_salons(args: argparse.Namespace) -> int:
+    """The yearly salon report with its grants, from the council's records."""
+    from watchapp.reports import council
+    from watchapp.strings import reports
+
+    rules_file = Path(args.rules) if args.rules else council.DEFAULT_RULES
+    try:
+        rule = council.rule_for(council.load_rules(rules_file), args.year)
+    except council.GrantRulesError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except council.NoGrantRule as exc:
+        print(f"error: {rules_file}: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        print(f"error: no folder {out.parent} to write into", file=sys.stderr)
+        return 2
+    headings = (reports.EN if args.lang == "en" else reports.JA).salon_report
+    store = open_store(args.db)
+    try:
+        report = council.council_report(store, rule, headings=headings)
+        council.write_report(report, out, council.Format(args.format))
+        store.record_admin_action(
+            actor="cli",
+            action="export_salon_report",
+            subject=council.filename(args.year, council.Format(args.format)),
+            now=_now(),
+        )
+    finally:
+        store.close()
+    salons = len(report.sheets) - 1
+    print(f"wrote {out}: fiscal year {args.year}, {salons} salons")
+    return 0
+
+
 # ---- admin --------------------------------------------------------------------
 
 
@@ -368,6 +408,21 @@ def parser() -> argparse.ArgumentParser:
     rs.add_argument("--db", required=True, help="the council database to replace")
     rs.add_argument("--from", dest="backup", required=True, help="the backup file")
     rs.set_defaults(run=cmd_restore)
+
+    export = sub.add_parser("export", help="reports from the council's records")
+    reports = export.add_subparsers(dest="report", required=True)
+    ex = reports.add_parser("salons", help="the yearly salon report, with grants")
+    ex.add_argument(
+        "--year", type=int, required=True, help="fiscal year (April to March)"
+    )
+    ex.add_argument("--format", choices=["xlsx", "csv"], default="xlsx")
+    ex.add_argument("--db", required=True, help="a SQLite file or postgresql:// URL")
+    ex.add_argument("--out", required=True, help="the file to write")
+    ex.add_argument(
+        "--rules", help="grant rules, JSON (default: watchapp/data/grants.json)"
+    )
+    ex.add_argument("--lang", choices=["ja", "en"], default="ja")
+    ex.set_defaults(run=cmd_export_salons)
 
     admin = sub.add_parser("admin", help="users, invitations and devices")
     admin.add_argument("--db", required=True, help="the council database")

@@ -1,4 +1,5 @@
-"""A realistic demo city: 46 districts, groups, volunteers, residents, a year of visits.
+"""A realistic demo city: 46 districts, groups, volunteers, residents, a year of
+visits, and four salons a district with a year of sessions.
 
 Deterministic: the same ``seed`` and ``today`` give the same records, ids
 included. District names are marked as demo unless a real list is passed in
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -20,8 +22,16 @@ from sqlite_utils import Database
 
 from watchapp import store
 from watchapp.domain.hlc import Hlc
-from watchapp.domain.ids import uuid7
+from watchapp.domain.ids import derived_id, uuid7
+from watchapp.domain.kinds import KINDS
 from watchapp.domain.model import JST, Concern, ConcernCategory, Outcome, Role, Urgency
+from watchapp.domain.salon_rows import programme_text
+from watchapp.domain.salons import (
+    HEADCOUNT_CATEGORIES,
+    Category,
+    ContactKind,
+    Programme,
+)
 from watchapp.domain.schema import format_datetime
 from watchapp.domain.validation import NAME_MAX_CHARS, clean_text, has_control_chars
 from watchapp.server.store import Account, ServerStore
@@ -41,6 +51,23 @@ OUTCOME_WEIGHTS = [
     (Outcome.IN_CARE, 2),
     (Outcome.DECLINED, 1),
 ]
+SALONS_PER_DISTRICT = 4
+SALON_WEEKS = (0, 2)  # the first and third of the salon's weekday in a month
+SALON_DEVICE = "seed"  # the device the seed's headcounts are counted on
+SALON_STARTS = time(13, 30)
+WALK_IN_CATEGORIES = tuple(c for c in HEADCOUNT_CATEGORIES if c is not Category.HELPER)
+# The demo organiser's salon has a regular, a watched resident, who stopped
+# coming for this many sessions: the absence rule fires in the demo.
+STOPPED_COMING = 3
+SALON_KINDS = (
+    "salons",
+    "salon_organisers",
+    "salon_members",
+    "salon_sessions",
+    "salon_marks",
+    "salon_headcounts",
+    "salon_absences",
+)
 
 
 class DistrictFileError(ValueError):
@@ -53,7 +80,7 @@ class City:
         default_factory=lambda: {
             k: []
             for k in ("districts", "groups", "users", "residents", "assignments")
-            + ("visits",)
+            + ("visits", *SALON_KINDS)
         }
     )
 
@@ -97,9 +124,14 @@ class Maker:
         return datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=JST)
 
     def record(self, table: str, at: datetime, **fields: Any) -> dict[str, Any]:
+        """A record of ``table`` written at ``at``; its id made from its
+        fields where the kind says so (``Kind.id_from``), else a UUIDv7."""
         ms = int(at.timestamp() * 1000)
+        made_from = KINDS[table].id_from
         row = {
-            "id": uuid7(ms, self.rng.randbytes(10)),
+            "id": derived_id(table, tuple(fields[n] for n in made_from))
+            if made_from
+            else uuid7(ms, self.rng.randbytes(10)),
             "hlc": str(Hlc(ms)),
             "origin": "seed",
             "deleted": 0,
@@ -198,6 +230,8 @@ class Maker:
                     name=VOCAB["group"].format(n=g),
                 )
                 self.group(district["id"], group["id"], epoch, organiser=g == 1)
+        # After everything else, so that the rest of the city stays as it was.
+        self.salons(rows, epoch)
         return self.city
 
     def group(
@@ -250,6 +284,213 @@ class Maker:
                 )
                 others = volunteers[:i] + volunteers[i + 1 :]
                 self.visits(resident, [volunteer, *others])
+
+    # ---- salons ---------------------------------------------------------------
+
+    def salons(self, districts: list[dict[str, Any]], epoch: datetime) -> None:
+        """Four salons a district; the first organised by the district's salon
+        organiser. In the demo district (the first), one or two members of
+        each salon are watched residents, and in the demo organiser's salon
+        one of them, a resident of the demo volunteer, stopped coming."""
+        t = self.city.tables
+        organisers = {
+            u["group_id"]: u for u in t["users"] if u["role"] == Role.ORGANISER.value
+        }
+        first_groups: dict[str, dict[str, Any]] = {}
+        for g in t["groups"]:
+            first_groups.setdefault(g["district_id"], g)
+        demo = districts[0]["id"]
+        volunteer = demo_volunteer(self.city)
+        theirs = {
+            a["resident_id"]
+            for a in t["assignments"]
+            if a["user_id"] == volunteer["id"]
+        }
+        watched = [
+            r for r in t["residents"] if r["district_id"] == demo and r["active"]
+        ]
+        # The demo volunteer's residents first: one of them stops coming.
+        watched.sort(key=lambda r: r["id"] not in theirs)
+        for district in districts:
+            names = self.rng.sample(VOCAB["salon_names"], SALONS_PER_DISTRICT)
+            group = first_groups.get(district["id"])
+            organiser = organisers.get(group["id"]) if group else None
+            for n, name in enumerate(names):
+                salon = self.record(
+                    "salons",
+                    epoch,
+                    district_id=district["id"],
+                    name=VOCAB["salon"].format(name=name),
+                    place=VOCAB["salon_place"].format(town=self.fake.town()),
+                    weekday=self.rng.randint(0, 4),
+                    starts_at=SALON_STARTS.strftime("%H:%M"),
+                    absence_after=3,
+                    active=1,
+                )
+                if n == 0 and organiser is not None:
+                    self.record(
+                        "salon_organisers",
+                        epoch,
+                        district_id=district["id"],
+                        salon_id=salon["id"],
+                        user_id=organiser["id"],
+                        active=1,
+                    )
+                linked: list[dict[str, Any]] = []
+                if district["id"] == demo:
+                    wanted = 2 if n == 0 else self.rng.randint(1, 2)
+                    linked, watched = watched[:wanted], watched[wanted:]
+                stopped = linked[0]["id"] if n == 0 and linked else None
+                self.salon_year(salon, epoch, linked, stopped)
+
+    def salon_year(
+        self,
+        salon: dict[str, Any],
+        epoch: datetime,
+        linked: list[dict[str, Any]],
+        stopped: str | None,
+    ) -> None:
+        """A salon's members and its sessions of the last year (today not
+        included). ``linked``: watched residents who are members; the one
+        whose id is ``stopped`` missed the last sessions."""
+        scope = {"district_id": salon["district_id"], "salon_id": salon["id"]}
+        count = self.rng.randint(20, 40)
+        members = [self.salon_member(scope, epoch) for _ in range(count)]
+        for member, resident in zip(members, linked, strict=False):
+            member.update(
+                name=resident["name"],
+                kana=resident["kana"],
+                birth_year=self.rng.randint(1935, 1950),
+                consent=1,
+                resident_id=resident["id"],
+                active=1,
+            )
+        # Most members come nearly every time, the rest now and then: about
+        # ``share`` of them a session, never under 40% or over 80%.
+        share = self.rng.uniform(0.45, 0.75)
+        regulars = (share - 0.2) / 0.7
+
+        def keenness(member: dict[str, Any]) -> float:
+            if not member["active"]:
+                return 0.0
+            if self.rng.random() < regulars:
+                return self.rng.uniform(0.85, 0.97)
+            return self.rng.uniform(0.1, 0.3)
+
+        keen = {m["id"]: keenness(m) for m in members}
+        absentee = next((m for m in members if m["resident_id"] == stopped), None)
+        if absentee is not None:
+            keen[absentee["id"]] = 0.9
+        fewest, most = math.ceil(0.4 * count), math.floor(0.8 * count)
+        days = self.salon_days(salon["weekday"])
+        phone = set(self.rng.sample(range(max(len(days) - 4, 0)), 2))
+        for i, day in enumerate(days):
+            contact = ContactKind.PHONE if i in phone else ContactKind.GATHERING
+            present = [m for m in members if self.rng.random() < keen[m["id"]]]
+            if absentee is not None and len(days) - i <= STOPPED_COMING + 1:
+                # There the session before they stopped, gone since.
+                present = [m for m in present if m is not absentee]
+                if len(days) - i == STOPPED_COMING + 1:
+                    present.append(absentee)
+            chosen = {m["id"] for m in present}
+            spare = [
+                m
+                for m in members
+                if m["active"] and m["id"] not in chosen and m is not absentee
+            ]
+            present += self.rng.sample(spare, max(fewest - len(present), 0))
+            while len(present) > most:
+                present.remove(
+                    self.rng.choice([m for m in present if m is not absentee])
+                )
+            self.salon_session(scope, day, contact, present)
+
+    def salon_member(self, scope: dict[str, str], epoch: datetime) -> dict[str, Any]:
+        name, kana = self.person()
+        roll = self.rng.random()
+        if roll < 0.03:
+            birth_year = None  # not told
+        elif roll < 0.1:
+            birth_year = self.rng.randint(self.today.year - 64, self.today.year - 50)
+        else:
+            birth_year = self.rng.randint(1930, 1960)
+        return self.record(
+            "salon_members",
+            epoch,
+            **scope,
+            name=name,
+            kana=kana,
+            birth_year=birth_year,
+            consent=int(self.rng.random() < 0.95),
+            resident_id=None,
+            active=int(self.rng.random() < 0.97),
+        )
+
+    def salon_days(self, weekday: int) -> list[date]:
+        """Twice a month on ``weekday`` over the year up to yesterday."""
+        start = self.today - timedelta(HISTORY_DAYS)
+        days = []
+        month = date(start.year, start.month, 1)
+        while month < self.today:
+            first = month + timedelta((weekday - month.weekday()) % 7)
+            days += [first + timedelta(weeks=w) for w in SALON_WEEKS]
+            month = (month + timedelta(32)).replace(day=1)
+        return [d for d in days if start <= d < self.today]
+
+    def salon_session(
+        self,
+        scope: dict[str, str],
+        day: date,
+        contact: ContactKind,
+        present: list[dict[str, Any]],
+    ) -> None:
+        opened = datetime.combine(day, SALON_STARTS, tzinfo=JST)
+        chosen = self.rng.sample(list(Programme), self.rng.randint(1, 3))
+        session = self.record(
+            "salon_sessions",
+            opened,
+            **scope,
+            held_on=day.isoformat(),
+            starts_at=SALON_STARTS.strftime("%H:%M"),
+            contact=contact.value,
+            programme=programme_text(chosen),
+            programme_text=self.rng.choice(VOCAB["programme_notes"]),
+            note="",
+            place=None,
+        )
+        within = {**scope, "session_id": session["id"]}
+        for k, member in enumerate(present):
+            self.record(
+                "salon_marks",
+                opened + timedelta(seconds=20 * k),
+                **within,
+                member_id=member["id"],
+                present=1,
+            )
+        if contact is not ContactKind.GATHERING:
+            return
+        counts = self.rng.randint(0, 4)
+        counted = opened + timedelta(minutes=40)
+        if counts:
+            self.record(
+                "salon_headcounts",
+                counted,
+                **within,
+                category=Category.HELPER.value,
+                first_time=int(self.rng.random() < 0.1),
+                counted_on=SALON_DEVICE,
+                people=self.rng.randint(2, 5),
+            )
+        for category in self.rng.sample(WALK_IN_CATEGORIES, max(counts - 1, 0)):
+            self.record(
+                "salon_headcounts",
+                counted,
+                **within,
+                category=category.value,
+                first_time=int(self.rng.random() < 0.3),
+                counted_on=SALON_DEVICE,
+                people=self.rng.randint(1, 3),
+            )
 
 
 def demo_city(

@@ -1,8 +1,8 @@
 """The council server: an ASGI app (FastAPI) over a :class:`ServerStore`.
 
 Modules: store (SQLite), rules (scope and roles), auth (tokens, codes),
-limiter (the enrolment rate limit), enrol and sync (routers), body (request
-bodies), errors (one shape).
+limiter (the enrolment rate limit), enrol, sync, admin and reports (routers),
+body (request bodies), errors (one shape).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from datetime import datetime
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
-from watchapp.server import admin, enrol, errors, sync
+from watchapp.server import admin, enrol, errors, reports, sync
 from watchapp.server.access_log import AccessLog
 from watchapp.server.context import DEFAULT_WRITE_QUOTA, Context, utc_now
 from watchapp.server.limiter import EnrolmentLimiter, parse_proxies
@@ -62,6 +62,7 @@ def create_app(
     app.include_router(enrol.router(ctx))
     app.include_router(sync.router(ctx))
     app.include_router(admin.router(ctx))
+    app.include_router(reports.router(ctx))
 
     @app.get(f"{API}/health", summary="Is the server up")
     async def health() -> dict[str, bool]:
