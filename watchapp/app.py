@@ -12,13 +12,16 @@ import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import date
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import flet as ft
 
 from watchapp import store
+from watchapp.domain.grants import GrantRule
 from watchapp.domain.model import Role
+from watchapp.salon_state import SalonDesk
 from watchapp.state import AppState
 from watchapp.strings.device import Strings, catalog
 from watchapp.strings.round import TIME_CHOICE_HOURS
@@ -29,10 +32,15 @@ from watchapp.views.history import history_view
 from watchapp.views.profile import profile_view
 from watchapp.views.resident import resident_view
 from watchapp.views.round import round_view
+from watchapp.views.salon_session import session_view
+from watchapp.views.salon_year import year_view
+from watchapp.views.salons import salons_view
 
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 FONT_FAMILY = "NotoJP"
 FONT_FILE = "fonts/NotoSansJP-watchapp.woff2"
+# The council's salon grant rules by fiscal year (none wired yet).
+GRANT_RULES: dict[int, GrantRule] = {}
 
 
 def default_db_path() -> Path:
@@ -109,6 +117,9 @@ def views_for(
         return [profile_view(state, s, shell, server_url)]
     if segments == ["history"]:
         return [history_view(state, s, shell)]
+    salons = salon_views(segments, state, s, shell)
+    if salons is not None:
+        return salons
     if segments == ["district"] or (
         not segments and state.role() in (Role.COORDINATOR, Role.ADMIN)
     ):
@@ -121,6 +132,31 @@ def views_for(
             hours = parse_qs(parts.query).get("h", ["0"])[0]
             h = int(hours) if hours.isdigit() and int(hours) in TIME_CHOICE_HOURS else 0
             stack.append(concern_view(state, s, shell, resident_id, h))
+    return stack
+
+
+def salon_views(
+    segments: list[str], state: AppState, s: Strings, shell: Shell
+) -> list[ft.View] | None:
+    """The organiser's stacks: my salons, a day's session, the year; None
+    for any other route. An organiser with one salon lands on today's
+    session (nothing is stored until a tick)."""
+    organiser = state.role() is Role.ORGANISER
+    if not (segments[:1] in (["salons"], ["salon"]) or (organiser and not segments)):
+        return None
+    desk = SalonDesk(state, GRANT_RULES)
+    cards = desk.my_salons()
+    stack = [salons_view(desk, state, s, shell, cards)]
+    if not segments and len(cards) == 1:
+        stack.append(session_view(desk, s, shell, cards[0].salon.id, state.today()))
+    elif len(segments) == 4 and segments[0] == "salon" and segments[2] == "day":
+        try:
+            on = date.fromisoformat(segments[3])
+        except ValueError:
+            return stack
+        stack.append(session_view(desk, s, shell, segments[1], on))
+    elif len(segments) == 3 and segments[0] == "salon" and segments[2] == "year":
+        stack.append(year_view(desk, s, shell, segments[1]))
     return stack
 
 
@@ -141,7 +177,10 @@ class PageShell:
         Screens with choices or typing are left alone, so nothing chosen or
         typed is lost (the visit time on a resident's page, say).
         """
-        if urlsplit(self.page.route).path in ("/", "/history", "/district"):
+        path = urlsplit(self.page.route).path
+        if path == "/" and self.state.role() is Role.ORGANISER:
+            return  # an organiser's "/" is today's session: typing, choices
+        if path in ("/", "/history", "/district", "/salons"):
             self.render()
 
     def go(self, route: str) -> None:
