@@ -19,9 +19,11 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -56,6 +58,7 @@ pytestmark = pytest.mark.anyio
 
 Record = dict[str, Any]
 Rows = dict[str, Record]
+Ids = dict[str, set[str]]  # record ids, by kind
 
 TODAY = local_date(T0)
 PAST = (TODAY - timedelta(days=6)).isoformat()
@@ -217,7 +220,7 @@ def absence_record(salon: str, member: str, resident: str, **over: Any) -> Recor
     }
 
 
-def salon_world(salon: str) -> dict[str, set[str]]:
+def salon_world(salon: str) -> Ids:
     """The ids of every record of a salon the world holds, by kind."""
     members = sorted(m for m, s in MEMBERS.items() if s == salon)
     return {
@@ -304,16 +307,36 @@ async def pull_from(server: Server, phone: Phone, cursor: str = "") -> Page:
     raise AssertionError("the pull never ended")
 
 
-def by_kind(changes: list[Record], kinds: tuple[str, ...] = SALON_KINDS) -> Any:
+def by_kind(changes: list[Record], kinds: tuple[str, ...] = SALON_KINDS) -> Ids:
     return {k: {c["id"] for c in changes if c["kind"] == k} for k in kinds}
 
 
-def nothing() -> dict[str, set[str]]:
+def nothing() -> Ids:
     return {k: set() for k in SALON_KINDS}
 
 
-def held_ids(db: Database, kinds: tuple[str, ...] = SALON_KINDS) -> Any:
+def held_ids(db: Database, kinds: tuple[str, ...] = SALON_KINDS) -> Ids:
     return {k: {r["id"] for r in db.query(f"SELECT id FROM [{k}]")} for k in kinds}
+
+
+class BeforePull(httpx.AsyncBaseTransport):
+    """The council, with what is in ``hooks`` done on the device as its next
+    pull goes out: after its push was answered, before the page comes."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, hooks: list[Callable[[], object]]
+    ) -> None:
+        self.inner = inner
+        self.hooks = hooks
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/sync/pull"):
+            while self.hooks:
+                self.hooks.pop(0)()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 def now_ms(council: Council) -> int:
@@ -366,7 +389,7 @@ def present_members(rows: Rows, session: str) -> set[str]:
 # ---- 1. who pulls which salon -----------------------------------------------------
 
 
-def _expect(salons: tuple[str, ...], organisers: set[str]) -> dict[str, set[str]]:
+def _expect(salons: tuple[str, ...], organisers: set[str]) -> Ids:
     out = nothing()
     for salon in salons:
         for kind, ids in salon_world(salon).items():
@@ -401,7 +424,7 @@ SCOPE_CASES = [
 )
 @pytest.mark.parametrize("limit", [1000, 2])
 async def test_who_pulls_which_salon(
-    server: Server, user: str, expected: dict[str, set[str]], limit: int
+    server: Server, user: str, expected: Ids, limit: int
 ) -> None:
     """In one page or in pages of two: the same records."""
     phone = await server.enrol(user)
@@ -492,6 +515,41 @@ async def test_a_device_drops_a_salon_left_but_keeps_its_unsent_writes(
     assert unsent["present"] is False
     # The server kept its own: the refused write changed nothing there.
     assert server_rows(council, "salon_marks", "s1")[unsent["id"]]["present"] is True
+
+
+async def test_a_write_made_while_the_purge_comes_stays_queued(
+    council: Council, tmp_path: Path
+) -> None:
+    """The un-tick is made after the push went (nothing to push) and before
+    the page that purges s1 is applied: it stays, queued, with what it
+    names; the next sync pushes it and the user is told it was refused."""
+    hooks: list[Callable[[], object]] = []
+    org1 = await enrol_device(
+        council,
+        tmp_path,
+        "org1",
+        transport=lambda: BeforePull(council.transport(), hooks),
+    )
+    council.clock.advance(60)
+    council.write(organiser_record("so-s1-org1", active=False))
+    untick = mark_record("s1", PAST, "m5", present=False)
+    hooks.append(partial(put, council, org1, untick))
+
+    await sync(org1)
+
+    assert device_store.pending_count(org1.db) == 1
+    assert held_ids(org1.db) == {
+        **nothing(),
+        "salons": {"s1"},
+        "salon_members": {"m5"},
+        "salon_sessions": {session_id("s1", PAST)},
+        "salon_marks": {untick["id"]},
+    }
+    outcome = await org1.state.sync_now()
+    assert outcome.state is SyncState.OK
+    assert [(r.record_id, r.reason) for r in device_store.rejected(org1.db)] == [
+        (untick["id"], Reason.OUT_OF_SCOPE.value)
+    ]
 
 
 # ---- 2. writes refused, and nothing stored -------------------------------------------
@@ -810,6 +868,7 @@ async def test_an_organiser_of_another_salon_writes_no_absence(
 class Pair:
     council: Council
     devices: tuple[Device, Device]  # org1's and org2's, both organising s1
+    before_pull: tuple[list[Callable[[], object]], ...]  # each device's
 
     def put(self, d: int, record: Record) -> str:
         return put(self.council, self.devices[d], record)
@@ -843,11 +902,21 @@ class Pair:
 async def pair(
     council: Council, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[Pair]:
+    hooks: tuple[list[Callable[[], object]], ...] = ([], [])
+
+    async def enrol(d: int, user: str, name: str) -> Device:
+        def transport() -> httpx.AsyncBaseTransport:
+            return BeforePull(council.transport(), hooks[d])
+
+        return await enrol_device(
+            council, tmp_path, user, name=name, transport=transport
+        )
+
     devices = (
-        await enrol_device(council, tmp_path, "org1", name="org1-tablet"),
-        await enrol_device(council, tmp_path, "org2", name="org2-phone"),
+        await enrol(0, "org1", "org1-tablet"),
+        await enrol(1, "org2", "org2-phone"),
     )
-    yield Pair(council, devices)
+    yield Pair(council, devices, hooks)
     for device in devices:
         device.db.close()
 
@@ -944,6 +1013,9 @@ DEVICE = st.integers(0, 1)
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("mark"), DEVICE, MEMBER, st.booleans()),
+        # A sync of the device, with a mark written on it between its push
+        # and its pull: the page may bring an older write of that mark.
+        st.tuples(st.just("mark_mid_sync"), DEVICE, MEMBER, st.booleans()),
         st.tuples(
             st.just("count"),
             DEVICE,
@@ -984,22 +1056,29 @@ def days() -> Days:
 async def test_any_interleaving_converges_on_the_last_write(
     pair: Pair, days: Days, ops: list[tuple[Any, ...]]
 ) -> None:
-    """Ticks, un-ticks and headcount edits on two devices with syncs between,
-    in any order: after both sync twice, the server and both devices hold the
-    same rows, a member is present as its last write (by hlc, then origin)
-    says, and each device's headcounts are its last writes."""
+    """Ticks, un-ticks and headcount edits on two devices with syncs between
+    (and during), in any order: after both sync twice, the server and both
+    devices hold the same rows, a member is present as its last write (by
+    hlc, then origin) says, and each device's headcounts are its last
+    writes."""
     day = days.next()
     session = session_id("s1", day)
     last_mark: dict[str, tuple[str, str, bool]] = {}  # member: hlc, origin, present
     counts: dict[str, int] = {}  # headcount id: people
     for d in (0, 1):  # both open the day's session, offline
         pair.put(d, session_record("s1", day))
+
+    def tick(d: int, member: str, present: bool) -> None:
+        stamp = pair.put(d, mark_record("s1", day, member, present))
+        write = (stamp, pair.origin(d), present)
+        last_mark[member] = max(last_mark.get(member, write), write)
+
     for op in ops:
         if op[0] == "mark":
-            _, d, member, present = op
-            stamp = pair.put(d, mark_record("s1", day, member, present))
-            write = (stamp, pair.origin(d), present)
-            last_mark[member] = max(last_mark.get(member, write), write)
+            tick(*op[1:])
+        elif op[0] == "mark_mid_sync":
+            pair.before_pull[op[1]].append(partial(tick, *op[1:]))
+            await sync(pair.devices[op[1]])
         elif op[0] == "count":
             _, d, category, first_time, people = op
             record = headcount_record(
